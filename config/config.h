@@ -1,0 +1,115 @@
+#pragma once
+// Plain, validated, immutable configuration objects. load_config() is the only way to
+// make a Config from a file; everything it returns has passed validation.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/net.h"
+
+namespace gatehouse::config {
+
+using Seconds = std::chrono::seconds;
+
+// "90s", "15m", "12h", "7d" (also "0s"). No sign, no fractions, no spaces; an integer
+// followed by exactly one unit. Returns nullopt on anything else or on overflow.
+std::optional<Seconds> parse_duration(std::string_view text);
+std::string format_duration(Seconds d);  // 900s -> "15m"
+
+// An absolute http(s) URL split into parts. path is "" or starts with '/'.
+struct Url {
+  std::string scheme;  // "http" or "https"
+  std::string host;    // without brackets for IPv6
+  std::uint16_t port = 0;
+  std::string path;
+  std::string origin() const;  // scheme://host[:port], port omitted when default
+  // Parses "http://host[:port][/path]"; no userinfo, query or fragment accepted.
+  static std::optional<Url> parse(std::string_view text);
+};
+
+struct ListenAddress {
+  std::string host;  // "127.0.0.1", "::1", "0.0.0.0"
+  std::uint16_t port = 0;
+  // "127.0.0.1:8080", "[::1]:8443", ":8080" (all interfaces). Port 0 allowed (tests).
+  static std::optional<ListenAddress> parse(std::string_view text);
+};
+
+struct ServerConfig {
+  ListenAddress listen;
+  Url public_url;
+  std::string tls_cert_file;  // both empty or both set
+  std::string tls_key_file;
+  std::vector<Cidr> trusted_proxies;
+  // Additions beyond CONTRACT.md:
+  Seconds upstream_connect_timeout{5};     // [server] upstream_connect_timeout
+  Seconds upstream_timeout{60};            // [server] upstream_timeout: 504 after this idle time
+  std::uint64_t max_body_bytes = 1ull << 30;  // [server] max_body_bytes: 413 above
+  std::uint32_t max_header_bytes = 16384;     // [server] max_header_bytes: 431 above
+  unsigned threads = 0;                       // [server] threads: 0 = number of cores
+  Seconds shutdown_timeout{10};               // [server] shutdown_timeout
+};
+
+struct StoreConfig {
+  std::string backend = "sqlite";
+  std::string path;
+};
+
+struct KeysConfig {
+  std::string master_key_file;
+};
+
+struct SessionConfig {
+  std::string cookie_name = "gatehouse_session";
+  Seconds idle_timeout{30 * 60};
+  Seconds absolute_timeout{12 * 3600};
+  Seconds assertion_ttl{120};  // [session] assertion_ttl: lifetime of X-Gatehouse-Assertion
+};
+
+enum class DirectoryKind { local, ldap, active_directory };
+
+struct DirectoryConfig {
+  std::string name;
+  DirectoryKind kind = DirectoryKind::local;
+  int line = 0;  // where the table starts, for error messages at runtime
+};
+
+struct RouteConfig {
+  std::string host;         // lower-cased, without port; "" = any host
+  std::string path_prefix;  // starts with '/'
+  Url upstream;
+  bool is_public = false;   // TOML key "public"
+  std::vector<std::string> allow_groups;
+  int line = 0;
+  std::string id() const;   // stable name used as the assertion audience: host + path_prefix
+};
+
+struct Config {
+  std::string file;  // path it was loaded from
+  ServerConfig server;
+  StoreConfig store;
+  KeysConfig keys;
+  SessionConfig session;
+  std::vector<DirectoryConfig> directories;
+  std::vector<RouteConfig> routes;
+};
+
+struct ConfigError {
+  std::string file;
+  int line = 0;  // 0 when the error is about the file as a whole
+  std::string message;
+  std::string to_string() const;  // "FILE:LINE: message"
+};
+
+struct LoadResult {
+  std::shared_ptr<const Config> config;  // null when errors is non-empty
+  std::vector<ConfigError> errors;       // every error found, in file order
+};
+
+LoadResult load_config(const std::string& path);
+LoadResult parse_config(std::string_view toml_text, const std::string& file_name_for_errors);
+
+}  // namespace gatehouse::config

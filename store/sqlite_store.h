@@ -1,0 +1,52 @@
+#pragma once
+// SQLite backend: WAL mode, busy timeout, numbered migrations applied at open.
+// Thread-safe: one instance may be shared by all daemon threads. The admin CLI and
+// the daemon may open the same file at once.
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+namespace gatehouse::store {
+
+class SqliteStore final : public TenantStore,
+                          public UserStore,
+                          public SessionStore,
+                          public KeyValueStore {
+ public:
+  // Opens (creating if needed) and migrates. Errors: "store.open", "store.migrate".
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  ~SqliteStore() override;
+
+  int schema_version() const;
+  // Writable check for readiness probes.
+  Status check_writable();
+
+  Status add_tenant(const Tenant& tenant) override;
+  Result<std::vector<Tenant>> list_tenants() override;
+  Result<bool> tenant_exists(const std::string& name) override;
+
+  Status add_user(const User& user) override;
+  Result<std::optional<User>> find_user(const std::string& name) override;
+  Result<std::vector<User>> list_users() override;
+  Status set_password_hash(const std::string& name, const std::string& hash) override;
+  Status set_disabled(const std::string& name, bool disabled) override;
+
+  Status create_session(const SessionRecord& record) override;
+  Result<std::optional<SessionRecord>> find_session(const std::string& id) override;
+  Status touch_session(const std::string& id, std::int64_t last_seen) override;
+  Status delete_session(const std::string& id) override;
+  Result<std::int64_t> delete_expired_sessions(std::int64_t created_before,
+                                               std::int64_t idle_before) override;
+  Result<std::int64_t> delete_user_sessions(const std::string& user) override;
+
+  Result<std::optional<std::string>> get_value(const std::string& key) override;
+  Result<std::string> put_value_if_absent(const std::string& key, const std::string& value) override;
+
+ private:
+  struct Impl;
+  explicit SqliteStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gatehouse::store
