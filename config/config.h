@@ -24,7 +24,7 @@ std::string format_duration(Seconds d);  // 900s -> "15m"
 struct Url {
   std::string scheme;  // "http" or "https"
   std::string host;    // without brackets for IPv6
-  std::uint16_t port = 0;
+  std::uint16_t port = 0;  // after parse(): the explicit port, else 80 / 443 by scheme
   std::string path;
   std::string origin() const;  // scheme://host[:port], port omitted when default
   // Parses "http://host[:port][/path]"; no userinfo, query or fragment accepted.
@@ -99,7 +99,7 @@ struct Config {
 
 struct ConfigError {
   std::string file;
-  int line = 0;  // 0 when the error is about the file as a whole
+  int line = 0;  // 1 when the error is about the file as a whole (unreadable, missing table)
   std::string message;
   std::string to_string() const;  // "FILE:LINE: message"
 };

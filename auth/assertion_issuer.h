@@ -1,0 +1,36 @@
+#pragma once
+// Issues X-Gatehouse-Assertion for a session and route. Signing costs tens of
+// microseconds, so an assertion is reused for half its lifetime.
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "auth/assertion.h"
+#include "common/clock.h"
+#include "store/store.h"
+
+namespace gatehouse::auth {
+
+class AssertionIssuer {
+ public:
+  AssertionIssuer(const AssertionSigner& signer, const Clock& clock, std::string issuer,
+                  std::int64_t ttl_seconds);
+  Result<std::string> issue(const store::SessionRecord& session, const std::string& audience);
+  void sweep();
+
+  Claims claims_for(const store::SessionRecord& session, const std::string& audience) const;
+
+ private:
+  struct Entry {
+    std::string jwt;
+    std::int64_t issued_at;
+  };
+  const AssertionSigner& signer_;
+  const Clock& clock_;
+  std::string issuer_;
+  std::int64_t ttl_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> cache_;
+};
+
+}  // namespace gatehouse::auth

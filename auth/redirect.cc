@@ -1,0 +1,60 @@
+#include "auth/redirect.h"
+
+#include <cctype>
+
+namespace gatehouse::auth {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes %XX; returns false on a malformed escape.
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return true;
+}
+
+bool plain_path_ok(std::string_view p) {
+  if (p.empty() || p[0] != '/') return false;
+  if (p.size() > 1 && (p[1] == '/' || p[1] == '\\')) return false;
+  for (unsigned char c : p)
+    if (c < 0x20 || c == 0x7f || c == '\\') return false;
+  return true;
+}
+
+}  // namespace
+
+bool is_safe_redirect(std::string_view rd) {
+  if (rd.size() > 2048) return false;
+  // Check the value and its decodings: a browser or an application behind us may
+  // decode once more before acting on it.
+  std::string current(rd), decoded;
+  for (int round = 0; round < 3; ++round) {
+    if (!plain_path_ok(current)) return false;
+    if (current.find('%') == std::string::npos) return true;
+    if (!percent_decode(current, decoded)) return false;
+    current.swap(decoded);
+  }
+  return plain_path_ok(current) && current.find('%') == std::string::npos;
+}
+
+std::string safe_redirect(std::string_view rd) {
+  return is_safe_redirect(rd) ? std::string(rd) : std::string("/");
+}
+
+}  // namespace gatehouse::auth

@@ -1,0 +1,67 @@
+#pragma once
+// Creates, resolves and ends sessions. Records live in the SessionStore; a short-lived
+// in-memory cache keeps the store off the hot path while an admin's revocation (or a
+// logout in another instance) still takes effect within `cache_ttl`.
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include "auth/session_codec.h"
+#include "common/clock.h"
+#include "config/config.h"
+#include "directory/directory.h"
+#include "store/store.h"
+
+namespace gatehouse::auth {
+
+using SessionPtr = std::shared_ptr<const store::SessionRecord>;
+
+struct NewSession {
+  SessionPtr record;
+  std::string cookie_value;
+};
+
+class SessionManager {
+ public:
+  SessionManager(store::SessionStore& store, const Clock& clock, SessionCodec codec,
+                 config::SessionConfig config,
+                 std::chrono::milliseconds cache_ttl = std::chrono::milliseconds(1000));
+
+  // Always a fresh random id: a session id known before login is never reused.
+  Result<NewSession> create(const directory::Identity& identity, const std::string& source);
+
+  // nullptr when the cookie is invalid, unknown, expired (idle or absolute) or revoked.
+  // Expired records are deleted. Only store trouble is an error.
+  Result<SessionPtr> resolve(std::string_view cookie_value);
+
+  // Deletes the record behind the cookie (if any); the cookie is dead at once.
+  Status end(std::string_view cookie_value);
+
+  // Removes expired records from the store and stale entries from the cache.
+  Result<std::int64_t> sweep();
+
+  std::int64_t expires_at(const store::SessionRecord& r) const;
+  const config::SessionConfig& config() const { return config_; }
+
+ private:
+  struct CacheEntry {
+    SessionPtr record;
+    std::chrono::steady_clock::time_point fetched;
+  };
+  bool expired(const store::SessionRecord& r, std::int64_t now) const;
+  std::int64_t touch_interval() const;
+
+  store::SessionStore& store_;
+  const Clock& clock_;
+  SessionCodec codec_;
+  config::SessionConfig config_;
+  std::chrono::milliseconds cache_ttl_;
+  std::shared_mutex mu_;
+  std::unordered_map<std::string, CacheEntry> cache_;
+};
+
+}  // namespace gatehouse::auth

@@ -1,0 +1,719 @@
+// load_config / parse_config: reads the TOML file and validates every table and key,
+// collecting all errors (each with the line of the offending key or value) instead of
+// stopping at the first.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <initializer_list>
+#include <limits>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "config/config.h"
+
+namespace gatehouse::config {
+
+namespace {
+
+constexpr std::string_view kNotYet = "is not supported by this build yet";
+
+int line_of(const toml::source_region& source) {
+  return source.begin.line > 0 ? static_cast<int>(source.begin.line) : 1;
+}
+
+// "a string", "an integer", … as used in "expected …, got …".
+std::string type_name(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::string:
+      return "string";
+    case toml::node_type::integer:
+      return "integer";
+    case toml::node_type::floating_point:
+      return "float";
+    case toml::node_type::boolean:
+      return "boolean";
+    case toml::node_type::date:
+      return "date";
+    case toml::node_type::time:
+      return "time";
+    case toml::node_type::date_time:
+      return "date-time";
+    case toml::node_type::array:
+      return "array";
+    case toml::node_type::table:
+      return "table";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+// A value quoted for an error message; control characters and quotes escaped.
+std::string quote(std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// RFC 6265 cookie-name = token (RFC 7230 tchar).
+bool valid_cookie_name(std::string_view name) {
+  static constexpr std::string_view punct = "!#$%&'*+-.^_`|~";
+  if (name.empty()) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              punct.find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool valid_directory_name(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool valid_route_host(std::string_view host) {
+  for (char c : host) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// nullopt when `path` is a readable regular file, else what is wrong with it.
+std::optional<std::string> file_problem(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOENT || err == ENOTDIR) return "missing file " + quote(path);
+    return "cannot read file " + quote(path) + ": " + std::strerror(err);
+  }
+  struct stat st {};
+  bool is_dir = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+  ::close(fd);
+  if (is_dir) return quote(path) + " is a directory, not a file";
+  return std::nullopt;
+}
+
+class Errors {
+ public:
+  explicit Errors(std::string file) : file_(std::move(file)) {}
+  void add(int line, std::string message) {
+    list_.push_back(ConfigError{file_, line, std::move(message)});
+  }
+  bool empty() const { return list_.empty(); }
+  std::vector<ConfigError> sorted() && {
+    std::stable_sort(list_.begin(), list_.end(),
+                     [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
+    return std::move(list_);
+  }
+
+ private:
+  std::string file_;
+  std::vector<ConfigError> list_;
+};
+
+struct StringAt {
+  std::string value;
+  int line = 1;
+};
+
+// One TOML table ([server], one [[route]] entry, …) with typed, error-reporting getters.
+// Every getter returns nullopt when the key is absent or has been reported as wrong.
+class Section {
+ public:
+  // `table` may be null (table absent): then every key is absent and "missing" errors
+  // point at line 1.
+  Section(Errors& errors, std::string name, const toml::table* table)
+      : errors_(errors),
+        label_("[" + name + "]"),
+        table_(table),
+        line_(table ? line_of(table->source()) : 1) {}
+
+  const std::string& label() const { return label_; }
+  int line() const { return line_; }
+
+  const toml::node* get(std::string_view key) const { return table_ ? table_->get(key) : nullptr; }
+  bool has(std::string_view key) const { return get(key) != nullptr; }
+  int line(std::string_view key) const {
+    const auto* node = get(key);
+    return node ? line_of(node->source()) : line_;
+  }
+
+  // "[server] listen: MESSAGE" at the line of the key's value.
+  void fail(std::string_view key, const std::string& message) { fail_at(line(key), key, message); }
+  void fail_at(int line, std::string_view key, const std::string& message) {
+    errors_.add(line, label_ + " " + std::string(key) + ": " + message);
+  }
+  void missing(std::string_view key) {
+    errors_.add(line_, label_ + " " + std::string(key) + ": missing");
+  }
+
+  void check_keys(std::initializer_list<std::string_view> allowed) {
+    if (!table_) return;
+    for (auto&& [key, value] : *table_) {
+      (void)value;
+      if (std::find(allowed.begin(), allowed.end(), key.str()) == allowed.end())
+        errors_.add(line_of(key.source()), "unknown key " + quote(key.str()) + " in " + label_);
+    }
+  }
+
+  std::optional<std::string> string(std::string_view key, bool required = false) {
+    const auto* node = get(key);
+    if (!node) {
+      if (required) missing(key);
+      return std::nullopt;
+    }
+    if (const auto* s = node->as_string()) return s->get();
+    fail(key, "expected a string, got " + type_name(*node));
+    return std::nullopt;
+  }
+
+  std::optional<std::int64_t> integer(std::string_view key) {
+    const auto* node = get(key);
+    if (!node) return std::nullopt;
+    if (const auto* i = node->as_integer()) return i->get();
+    fail(key, "expected an integer, got " + type_name(*node));
+    return std::nullopt;
+  }
+
+  // An integer in min..max (inclusive).
+  std::optional<std::int64_t> integer_between(std::string_view key, std::int64_t min,
+                                              std::int64_t max) {
+    auto value = integer(key);
+    if (!value) return std::nullopt;
+    if (*value < min || *value > max) {
+      if (max == std::numeric_limits<std::int64_t>::max()) {
+        fail(key, "must be at least " + std::to_string(min) + ", got " + std::to_string(*value));
+      } else {
+        fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                      ", got " + std::to_string(*value));
+      }
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  std::optional<bool> boolean(std::string_view key) {
+    const auto* node = get(key);
+    if (!node) return std::nullopt;
+    if (const auto* b = node->as_boolean()) return b->get();
+    fail(key, "expected a boolean (true or false), got " + type_name(*node));
+    return std::nullopt;
+  }
+
+  std::optional<Seconds> duration(std::string_view key) {
+    const auto* node = get(key);
+    if (!node) return std::nullopt;
+    const auto* s = node->as_string();
+    if (!s) {
+      fail(key, "expected a duration string such as \"15m\", got " + type_name(*node));
+      return std::nullopt;
+    }
+    auto d = parse_duration(s->get());
+    if (!d) fail(key, quote(s->get()) + " is not a duration (write 90s, 15m, 12h or 7d)");
+    return d;
+  }
+
+  // A duration in min..max; max == nullopt: no upper bound.
+  std::optional<Seconds> duration_between(std::string_view key, Seconds min,
+                                          std::optional<Seconds> max) {
+    auto d = duration(key);
+    if (!d) return std::nullopt;
+    if (*d < min || (max && *d > *max)) {
+      if (max) {
+        fail(key, "must be between " + format_duration(min) + " and " + format_duration(*max) +
+                      ", got " + format_duration(*d));
+      } else {
+        fail(key, "must be at least " + format_duration(min) + ", got " + format_duration(*d));
+      }
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  // An array of strings, each with its own line. Wrong elements are reported and left
+  // out; nullopt only when the key is absent or not an array.
+  std::optional<std::vector<StringAt>> strings(std::string_view key) {
+    const auto* node = get(key);
+    if (!node) return std::nullopt;
+    const auto* array = node->as_array();
+    if (!array) {
+      fail(key, "expected an array of strings, got " + type_name(*node));
+      return std::nullopt;
+    }
+    std::vector<StringAt> out;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const auto& element = (*array)[i];
+      int element_line = line_of(element.source());
+      if (const auto* s = element.as_string()) {
+        out.push_back({s->get(), element_line});
+      } else {
+        fail_at(element_line, std::string(key) + "[" + std::to_string(i) + "]",
+                "expected a string, got " + type_name(element));
+      }
+    }
+    return out;
+  }
+
+ private:
+  Errors& errors_;
+  std::string label_;
+  const toml::table* table_;
+  int line_;
+};
+
+class Loader {
+ public:
+  Loader(const toml::table& root, const std::string& file) : root_(root), errors_(file) {
+    config_->file = file;
+  }
+
+  LoadResult run() && {
+    check_top_level();
+    if (!skip_server_) server();
+    if (!skip_store_) store();
+    if (!skip_keys_) keys();
+    if (!skip_session_) session();
+    directories();
+    routes();
+    LoadResult result;
+    if (errors_.empty()) {
+      result.config = std::move(config_);
+    } else {
+      result.errors = std::move(errors_).sorted();
+    }
+    return result;
+  }
+
+ private:
+  const toml::table* table(std::string_view key) const {
+    const auto* node = root_.get(key);
+    return node ? node->as_table() : nullptr;
+  }
+
+  // Tables of an array of tables; empty when absent or wrong (reported in check_top_level).
+  std::vector<const toml::table*> tables(std::string_view key) const {
+    std::vector<const toml::table*> out;
+    const auto* node = root_.get(key);
+    const auto* array = node ? node->as_array() : nullptr;
+    if (!array) return out;
+    for (const auto& element : *array)
+      if (const auto* t = element.as_table()) out.push_back(t);
+    return out;
+  }
+
+  void check_top_level() {
+    for (auto&& [key, value] : root_) {
+      const std::string name(key.str());
+      int line = line_of(value.source());
+      if (name == "server" || name == "store" || name == "keys" || name == "session") {
+        if (!value.is_table()) {
+          errors_.add(line,
+                      name + ": expected a table (write [" + name + "]), got " + type_name(value));
+          if (name == "server") skip_server_ = true;
+          if (name == "store") skip_store_ = true;
+          if (name == "keys") skip_keys_ = true;
+          if (name == "session") skip_session_ = true;
+        }
+      } else if (name == "directory" || name == "route") {
+        const auto* array = value.as_array();
+        bool ok = array != nullptr;
+        if (array)
+          for (const auto& element : *array) ok = ok && element.is_table();
+        if (!ok) {
+          errors_.add(line, name + ": expected an array of tables (write [[" + name + "]]), got " +
+                                type_name(value));
+          if (name == "directory") skip_directories_ = true;
+          if (name == "route") skip_routes_ = true;
+        }
+      } else if (name == "lockout") {
+        errors_.add(line, "[lockout] " + std::string(kNotYet));
+      } else if (name == "oidc") {
+        errors_.add(line, "[[oidc]] " + std::string(kNotYet));
+      } else if (value.is_table()) {
+        errors_.add(line_of(key.source()), "unknown table [" + name + "]");
+      } else if (value.is_array_of_tables()) {
+        errors_.add(line_of(key.source()), "unknown table [[" + name + "]]");
+      } else {
+        errors_.add(line_of(key.source()), "unknown key " + quote(name) + " at top level");
+      }
+    }
+  }
+
+  void server() {
+    ServerConfig& c = config_->server;
+    Section s(errors_, "server", table("server"));
+    s.check_keys({"listen", "public_url", "tls_cert_file", "tls_key_file", "trusted_proxies",
+                  "upstream_connect_timeout", "upstream_timeout", "shutdown_timeout",
+                  "max_body_bytes", "max_header_bytes", "threads"});
+
+    if (auto v = s.string("listen", true)) {
+      if (auto address = ListenAddress::parse(*v)) {
+        c.listen = *address;
+      } else {
+        s.fail("listen", quote(*v) +
+                             " is not an IP address and port (write 127.0.0.1:8080, "
+                             "[::1]:8443 or :8080)");
+      }
+    }
+
+    if (auto v = s.string("public_url", true)) {
+      auto url = Url::parse(*v);
+      if (!url) {
+        s.fail("public_url", quote(*v) + " is not an http:// or https:// URL");
+      } else if (!url->path.empty() && url->path != "/") {
+        s.fail("public_url", quote(*v) +
+                                 " has a path; gatehouse must be served at the root of its "
+                                 "host (write " +
+                                 url->origin() + ")");
+      } else {
+        url->path.clear();
+        c.public_url = *url;
+      }
+    }
+
+    auto cert = s.string("tls_cert_file").value_or("");
+    auto key = s.string("tls_key_file").value_or("");
+    if (!cert.empty() && key.empty()) {
+      s.fail("tls_cert_file", "is set but tls_key_file is not (give both or neither)");
+    } else if (cert.empty() && !key.empty()) {
+      s.fail("tls_key_file", "is set but tls_cert_file is not (give both or neither)");
+    } else if (!cert.empty()) {
+      auto cert_problem = file_problem(cert);
+      auto key_problem = file_problem(key);
+      if (cert_problem) s.fail("tls_cert_file", *cert_problem);
+      if (key_problem) s.fail("tls_key_file", *key_problem);
+      if (!cert_problem && !key_problem) {
+        c.tls_cert_file = cert;
+        c.tls_key_file = key;
+      }
+    }
+
+    if (auto list = s.strings("trusted_proxies")) {
+      for (const auto& item : *list) {
+        if (auto cidr = Cidr::parse(item.value)) {
+          c.trusted_proxies.push_back(*cidr);
+        } else {
+          s.fail_at(item.line, "trusted_proxies",
+                    quote(item.value) + " is not an IP address or CIDR network");
+        }
+      }
+    }
+
+    if (auto d = s.duration_between("upstream_connect_timeout", Seconds(1), std::nullopt))
+      c.upstream_connect_timeout = *d;
+    if (auto d = s.duration_between("upstream_timeout", Seconds(1), std::nullopt))
+      c.upstream_timeout = *d;
+    if (auto d = s.duration_between("shutdown_timeout", Seconds(1), std::nullopt))
+      c.shutdown_timeout = *d;
+
+    if (auto v = s.integer_between("max_body_bytes", 1, std::numeric_limits<std::int64_t>::max()))
+      c.max_body_bytes = static_cast<std::uint64_t>(*v);
+    if (auto v = s.integer_between("max_header_bytes", 1024, 1048576))
+      c.max_header_bytes = static_cast<std::uint32_t>(*v);
+    if (auto v = s.integer_between("threads", 0, 256)) c.threads = static_cast<unsigned>(*v);
+  }
+
+  void store() {
+    StoreConfig& c = config_->store;
+    Section s(errors_, "store", table("store"));
+    s.check_keys({"backend", "path"});
+    if (auto v = s.string("backend")) {
+      if (*v == "sqlite") {
+        c.backend = *v;
+      } else if (*v == "postgresql") {
+        errors_.add(s.line("backend"), "[store] backend " + quote(*v) + " " + std::string(kNotYet));
+      } else {
+        errors_.add(s.line("backend"),
+                    "[store] backend " + quote(*v) + " is not one of sqlite, postgresql");
+      }
+    }
+    if (auto v = s.string("path", true)) {
+      if (v->empty()) {
+        s.fail("path", "must not be empty");
+      } else {
+        c.path = *v;
+      }
+    }
+  }
+
+  void keys() {
+    KeysConfig& c = config_->keys;
+    Section s(errors_, "keys", table("keys"));
+    s.check_keys({"master_key_file"});
+    auto v = s.string("master_key_file");
+    if (!v || v->empty()) return;  // empty: $CREDENTIALS_DIRECTORY at runtime
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path path(*v);
+    if (fs::is_directory(path, ec)) {
+      s.fail("master_key_file", quote(*v) + " is a directory, not a file");
+      return;
+    }
+    fs::path parent = path.parent_path();
+    if (!parent.empty()) {
+      auto status = fs::status(parent, ec);
+      if (!fs::exists(status)) {
+        s.fail("master_key_file", "missing directory " + quote(parent.string()));
+        return;
+      }
+      if (!fs::is_directory(status)) {
+        s.fail("master_key_file", quote(parent.string()) + " is not a directory");
+        return;
+      }
+    }
+    c.master_key_file = *v;
+  }
+
+  void session() {
+    SessionConfig& c = config_->session;
+    Section s(errors_, "session", table("session"));
+    s.check_keys({"cookie_name", "idle_timeout", "absolute_timeout", "assertion_ttl"});
+    if (auto v = s.string("cookie_name")) {
+      if (valid_cookie_name(*v)) {
+        c.cookie_name = *v;
+      } else {
+        s.fail("cookie_name", quote(*v) +
+                                  " is not a valid cookie name (use letters, digits and "
+                                  "!#$%&'*+-.^_`|~)");
+      }
+    }
+    auto idle = s.duration_between("idle_timeout", Seconds(1), std::nullopt);
+    auto absolute = s.duration_between("absolute_timeout", Seconds(1), std::nullopt);
+    if (idle) c.idle_timeout = *idle;
+    if (absolute) c.absolute_timeout = *absolute;
+    bool idle_ok = idle || !s.has("idle_timeout");
+    bool absolute_ok = absolute || !s.has("absolute_timeout");
+    if (idle_ok && absolute_ok && c.idle_timeout > c.absolute_timeout) {
+      if (s.has("idle_timeout")) {
+        s.fail("idle_timeout", format_duration(c.idle_timeout) +
+                                   " is longer than absolute_timeout (" +
+                                   format_duration(c.absolute_timeout) + ")");
+      } else {
+        s.fail("absolute_timeout", format_duration(c.absolute_timeout) +
+                                       " is shorter than idle_timeout (" +
+                                       format_duration(c.idle_timeout) + ")");
+      }
+    }
+    if (auto d = s.duration_between("assertion_ttl", Seconds(10), Seconds(3600)))
+      c.assertion_ttl = *d;
+  }
+
+  void directories() {
+    if (skip_directories_) return;
+    auto list = tables("directory");
+    if (list.empty()) {
+      errors_.add(1, "no [[directory]] configured");
+      return;
+    }
+    std::map<std::string, int> names;  // name -> line of its table
+    for (const auto* t : list) {
+      Section s(errors_, "directory", t);
+      DirectoryConfig d;
+      d.line = s.line();
+      bool ok = true;
+      auto name = s.string("name", true);
+      if (!name) {
+        ok = false;
+      } else if (!valid_directory_name(*name)) {
+        s.fail("name", quote(*name) + " is not a valid name (use a-z, 0-9, _ and -)");
+        ok = false;
+      } else if (auto [it, inserted] = names.emplace(*name, d.line); !inserted) {
+        s.fail("name", quote(*name) + " is already used by the [[directory]] at line " +
+                           std::to_string(it->second));
+        ok = false;
+      } else {
+        d.name = *name;
+      }
+      auto kind = s.string("kind", true);
+      if (!kind) {
+        ok = false;
+      } else if (*kind == "local") {
+        d.kind = DirectoryKind::local;
+        s.check_keys({"name", "kind"});
+      } else if (*kind == "ldap" || *kind == "active_directory") {
+        errors_.add(s.line("kind"),
+                    "[directory] kind " + quote(*kind) + " " + std::string(kNotYet));
+        ok = false;
+      } else {
+        errors_.add(s.line("kind"), "[directory] kind " + quote(*kind) +
+                                        " is not one of local, ldap, active_directory");
+        ok = false;
+      }
+      if (ok) config_->directories.push_back(std::move(d));
+    }
+  }
+
+  void routes() {
+    if (skip_routes_) return;
+    auto list = tables("route");
+    if (list.empty()) {
+      errors_.add(1, "no [[route]] configured");
+      return;
+    }
+    std::map<std::pair<std::string, std::string>, int> seen;  // (host, prefix) -> line
+    for (const auto* t : list) {
+      Section s(errors_, "route", t);
+      s.check_keys({"host", "path_prefix", "upstream", "public", "allow_groups", "inject_secret"});
+      RouteConfig r;
+      r.line = s.line();
+      bool ok = true;
+
+      if (s.has("inject_secret")) {
+        errors_.add(s.line("inject_secret"), "[route] inject_secret " + std::string(kNotYet));
+        ok = false;
+      }
+
+      bool host_ok = true;
+      if (auto v = s.string("host")) {
+        if (valid_route_host(*v)) {
+          r.host = lower(*v);
+        } else {
+          s.fail("host", quote(*v) + " is not a host name (write it without scheme, port or path)");
+          host_ok = false;
+        }
+      } else if (s.has("host")) {
+        host_ok = false;
+      }
+
+      bool prefix_ok = false;
+      if (auto v = s.string("path_prefix", true)) {
+        if (v->empty() || v->front() != '/') {
+          s.fail("path_prefix", quote(*v) + " does not start with \"/\"");
+        } else if (v->find_first_of(" \t\r\n?#") != std::string::npos) {
+          s.fail("path_prefix", quote(*v) + " contains a space, \"?\" or \"#\"");
+        } else {
+          std::string prefix = *v;
+          while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+          r.path_prefix = prefix;
+          prefix_ok = true;
+        }
+      }
+
+      if (auto v = s.string("upstream", true)) {
+        auto url = Url::parse(*v);
+        if (!url) {
+          s.fail("upstream", quote(*v) + " is not an http:// or https:// URL");
+          ok = false;
+        } else if (url->scheme == "https") {
+          s.fail("upstream", quote(*v) + " uses https, which " + std::string(kNotYet));
+          ok = false;
+        } else {
+          r.upstream = *url;
+        }
+      } else {
+        ok = false;
+      }
+
+      if (auto v = s.boolean("public")) r.is_public = *v;
+
+      if (auto groups = s.strings("allow_groups")) {
+        for (const auto& g : *groups) {
+          if (g.value.empty()) {
+            s.fail_at(g.line, "allow_groups", "\"\" is not a group name");
+            ok = false;
+          } else {
+            r.allow_groups.push_back(g.value);
+          }
+        }
+        if (r.is_public && !groups->empty()) {
+          s.fail("allow_groups",
+                 "a public route admits everyone; remove allow_groups or set public = false");
+          ok = false;
+        }
+      }
+
+      if (host_ok && prefix_ok) {
+        auto [it, inserted] = seen.emplace(std::pair{r.host, r.path_prefix}, r.line);
+        if (!inserted) {
+          errors_.add(r.line, "[route] duplicate route " + quote(r.id()) +
+                                  " (first defined at line " + std::to_string(it->second) + ")");
+          ok = false;
+        }
+      }
+      if (ok && host_ok && prefix_ok) config_->routes.push_back(std::move(r));
+    }
+  }
+
+  const toml::table& root_;
+  Errors errors_;
+  std::shared_ptr<Config> config_ = std::make_shared<Config>();
+  bool skip_server_ = false, skip_store_ = false, skip_keys_ = false, skip_session_ = false;
+  bool skip_directories_ = false, skip_routes_ = false;
+};
+
+}  // namespace
+
+LoadResult parse_config(std::string_view toml_text, const std::string& file_name_for_errors) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, std::string_view(file_name_for_errors));
+  } catch (const toml::parse_error& e) {
+    LoadResult result;
+    result.errors.push_back(
+        ConfigError{file_name_for_errors, line_of(e.source()), std::string(e.description())});
+    return result;
+  }
+  return Loader(root, file_name_for_errors).run();
+}
+
+LoadResult load_config(const std::string& path) {
+  auto fail = [&](int err) {
+    LoadResult result;
+    result.errors.push_back(
+        ConfigError{path, 1, std::string("cannot read file: ") + std::strerror(err)});
+    return result;
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(errno);
+  std::string text;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return fail(err);
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return parse_config(text, path);
+}
+
+}  // namespace gatehouse::config

@@ -1,0 +1,696 @@
+#include "daemon/gateway.h"
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "auth/identity_headers.h"
+#include "auth/policy.h"
+#include "auth/redirect.h"
+#include "common/log.h"
+#include "daemon/form.h"
+#include "daemon/identity.h"
+#include "daemon/pages.h"
+#include "daemon/request_hygiene.h"
+
+namespace gatehouse::daemon {
+
+struct Gateway::Connection {
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  std::string peer;  // textual client address of the TCP peer
+  std::optional<IpAddress> peer_ip;
+  ForwardInfo forward;
+};
+
+namespace {
+
+constexpr std::size_t kRelayChunk = 64 * 1024;
+constexpr std::size_t kFormLimit = 16 * 1024;
+constexpr auto kKeepAliveIdle = std::chrono::seconds(75);
+constexpr std::string_view kInternalPrefix = "/.gatehouse/";
+constexpr std::string_view kGenericLoginFailure = "The user name or password is incorrect.";
+
+struct ActiveGuard {
+  std::atomic<std::size_t>& n;
+  explicit ActiveGuard(std::atomic<std::size_t>& c) : n(c) { ++n; }
+  ~ActiveGuard() { --n; }
+};
+
+void set_page_headers(http::response<http::string_body>& res) {
+  res.set(http::field::cache_control, "no-store");
+  res.set(http::field::content_type, "text/html; charset=utf-8");
+  res.set("X-Frame-Options", "DENY");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+  res.set("Content-Security-Policy",
+          "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+          "frame-ancestors 'none'; base-uri 'none'");
+}
+
+std::string cookie_header(std::string_view name, std::string_view value, std::string_view path,
+                          std::string_view same_site, bool secure, bool expire) {
+  std::string c(name);
+  c += '=';
+  c += value;
+  c += "; Path=";
+  c += path;
+  c += "; HttpOnly; SameSite=";
+  c += same_site;
+  if (secure) c += "; Secure";
+  if (expire) c += "; Max-Age=0";
+  return c;
+}
+
+std::string rfc3339(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+bool accepts_html(const http::fields& f) {
+  auto it = f.find(http::field::accept);
+  return it != f.end() && it->value().find("text/html") != std::string_view::npos;
+}
+
+std::string request_cookie(const http::fields& f, std::string_view name) {
+  for (auto it = f.find(http::field::cookie); it != f.end() && it->name() == http::field::cookie; ++it) {
+    auto v = auth::find_cookie(it->value(), name);
+    if (!v.empty()) return std::string(v);
+  }
+  return {};
+}
+
+// Decides who the client is and what X-Forwarded-* says, believing a client's own
+// X-Forwarded-* only when the TCP peer is a trusted proxy.
+ForwardInfo forward_info(const http::fields& f, const std::string& peer,
+                         const std::optional<IpAddress>& peer_ip, const config::ServerConfig& server,
+                         bool tls) {
+  ForwardInfo out;
+  auto trusted = [&](const std::optional<IpAddress>& ip) {
+    if (!ip) return false;
+    for (const auto& c : server.trusted_proxies)
+      if (c.contains(*ip)) return true;
+    return false;
+  };
+  std::string host(f[http::field::host]);
+  out.proto = tls ? "https" : "http";
+  out.host = host;
+  out.client_address = peer;
+  out.forwarded_for = peer;
+  if (!trusted(peer_ip)) return out;
+  std::string xff;
+  for (auto it = f.find("X-Forwarded-For"); it != f.end() && beast::iequals(it->name_string(), "X-Forwarded-For"); ++it) {
+    if (!xff.empty()) xff += ", ";
+    xff += it->value();
+  }
+  if (!xff.empty()) {
+    out.forwarded_for = xff + ", " + peer;
+    // The real client is the rightmost address that is not one of our proxies.
+    std::string_view rest = xff;
+    while (!rest.empty()) {
+      auto comma = rest.rfind(',');
+      std::string_view item = comma == std::string_view::npos ? rest : rest.substr(comma + 1);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      auto ip = IpAddress::parse(item);
+      if (!ip) break;
+      out.client_address = ip->to_string();
+      if (!trusted(ip)) break;
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(0, comma);
+    }
+  }
+  if (auto p = f["X-Forwarded-Proto"]; p == "https" || p == "http") out.proto = std::string(p);
+  if (auto h = f["X-Forwarded-Host"]; !h.empty()) out.host = std::string(h);
+  return out;
+}
+
+std::string upstream_target(const config::RouteConfig& route, const Target& t) {
+  std::string path;
+  const std::string& base = route.upstream.path;
+  if (base.empty() || base == "/") {
+    path = t.path;
+  } else {
+    // nginx semantics: an upstream with a path replaces the matched prefix.
+    std::string_view rest = std::string_view(t.path);
+    if (route.path_prefix != "/") rest.remove_prefix(route.path_prefix.size());
+    else rest.remove_prefix(1);
+    path = base;
+    if (!rest.empty() && rest.front() != '/' && path.back() != '/') path += '/';
+    if (!rest.empty() && rest.front() == '/' && path.back() == '/') rest.remove_prefix(1);
+    path += rest;
+  }
+  if (!t.query.empty()) {
+    path += '?';
+    path += t.query;
+  }
+  return path;
+}
+
+}  // namespace
+
+Gateway::Gateway(GatewayContext ctx)
+    : ctx_(std::move(ctx)),
+      router_(ctx_.config),
+      csrf_cookie_(ctx_.config->session.cookie_name + "_csrf"),
+      secure_cookies_(ctx_.config->server.public_url.scheme == "https" ||
+                      !ctx_.config->server.tls_cert_file.empty()) {}
+
+asio::awaitable<void> Gateway::serve(tcp::socket socket) {
+  error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  auto remote = socket.remote_endpoint(ec);
+  Connection c{beast::tcp_stream(std::move(socket)), beast::flat_buffer(), {}, {}, {}};
+  if (!ec) {
+    c.peer = remote.address().to_string();
+    c.peer_ip = IpAddress::parse(c.peer);
+  }
+  const auto& server = ctx_.config->server;
+  try {
+    for (;;) {
+      Parser parser;
+      parser.header_limit(server.max_header_bytes);
+      parser.body_limit(server.max_body_bytes);
+      c.stream.expires_after(kKeepAliveIdle);
+      co_await http::async_read_header(c.stream, c.buffer, parser, awaitable_ec(ec));
+      if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+          ec == asio::error::connection_reset || ec == beast::error::timeout ||
+          ec == asio::error::operation_aborted)
+        break;
+      if (ec) {
+        http::status status = http::status::bad_request;
+        std::string_view title = "Bad request";
+        if (ec == http::error::header_limit) {
+          status = http::status::request_header_fields_too_large;
+          title = "Request header fields too large";
+        } else if (ec == http::error::body_limit) {
+          status = http::status::payload_too_large;
+          title = "Request too large";
+        }
+        log::info("http.bad_request", {{"client", c.peer}, {"reason", ec.message()}});
+        http::response<http::string_body> res{status, 11};
+        set_page_headers(res);
+        res.body() = error_page(static_cast<int>(status), title, "The request could not be accepted.");
+        res.keep_alive(false);
+        res.prepare_payload();
+        c.stream.expires_after(std::chrono::seconds(10));
+        co_await http::async_write(c.stream, res, awaitable_ec(ec));
+        break;
+      }
+      ActiveGuard guard(active_);
+      bool keep = co_await handle(c, parser);
+      if (!keep || shutting_down_) break;
+    }
+  } catch (const std::exception& e) {
+    log::error("http.connection_error", {{"client", c.peer}, {"error", e.what()}});
+  }
+  c.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  c.stream.close();
+}
+
+asio::awaitable<bool> Gateway::respond(Connection& c, Parser& parser, http::response<http::string_body>& res) {
+  // A request body we did not read would be taken for the next request: close instead.
+  const bool keep = parser.get().keep_alive() && parser.is_done() && !shutting_down_;
+  res.version(11);
+  res.keep_alive(keep);
+  if (parser.get().method() == http::verb::head) {
+    auto len = res.body().size();
+    res.body().clear();
+    res.content_length(len);
+  } else {
+    res.prepare_payload();
+  }
+  error_code ec;
+  c.stream.expires_after(std::chrono::seconds(30));
+  co_await http::async_write(c.stream, res, awaitable_ec(ec));
+  co_return keep && !ec;
+}
+
+asio::awaitable<bool> Gateway::respond_error(Connection& c, Parser& parser, http::status status,
+                                             std::string_view title, std::string_view message) {
+  http::response<http::string_body> res{status, 11};
+  set_page_headers(res);
+  res.body() = error_page(static_cast<int>(status), title, message);
+  co_return co_await respond(c, parser, res);
+}
+
+asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
+  auto& req = parser.get();
+  auto target = normalise_target(req.target());
+  if (!target) {
+    log::info("http.bad_path", {{"client", c.peer}});
+    co_return co_await respond_error(c, parser, http::status::bad_request, "Bad request",
+                                     "The request path is not acceptable.");
+  }
+  c.forward = forward_info(req, c.peer, c.peer_ip, ctx_.config->server, false);
+
+  if (target->path.starts_with(kInternalPrefix) || target->path == "/.gatehouse")
+    co_return co_await handle_internal(c, parser, target->path, target->query);
+
+  const std::string host = normalise_host(req[http::field::host]);
+  const config::RouteConfig* route = router_.match(host, target->path);
+  if (route == nullptr)
+    co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
+                                     "No application is configured at this address.");
+
+  auth::SessionPtr session;
+  if (auto cookie = request_cookie(req, ctx_.config->session.cookie_name); !cookie.empty()) {
+    auto resolved = ctx_.sessions.resolve(cookie);
+    if (!resolved) {
+      log::error("session.store_error", {{"error", resolved.error().message}});
+      co_return co_await respond_error(c, parser, http::status::service_unavailable,
+                                       "Temporarily unavailable", "Please try again in a moment.");
+    }
+    session = std::move(resolved.value());
+  }
+
+  switch (auth::decide_access(*route, session.get())) {
+    case auth::Access::allow:
+      break;
+    case auth::Access::forbidden:
+      co_return co_await respond_error(c, parser, http::status::forbidden, "Access denied",
+                                       "Your account is not allowed to use this application.");
+    case auth::Access::need_login: {
+      std::string rd = target->path;
+      if (!target->query.empty()) rd += "?" + target->query;
+      if (accepts_html(req)) {
+        http::response<http::string_body> res{http::status::found, 11};
+        set_page_headers(res);
+        res.set(http::field::location, "/.gatehouse/login?rd=" + url_encode(rd));
+        res.body() = error_page(302, "Sign-in required", "Continue to the sign-in page.");
+        co_return co_await respond(c, parser, res);
+      }
+      http::response<http::string_body> res{http::status::unauthorized, 11};
+      res.set(http::field::www_authenticate,
+              "Cookie realm=\"gatehouse\", form-action=\"/.gatehouse/login\", cookie-name=\"" +
+                  ctx_.config->session.cookie_name + "\"");
+      res.set(http::field::content_type, "application/json");
+      res.set(http::field::cache_control, "no-store");
+      res.body() = R"({"error":"authentication_required"})";
+      co_return co_await respond(c, parser, res);
+    }
+  }
+  co_return co_await proxy(c, parser, *route, upstream_target(*route, *target), session.get());
+}
+
+asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, const std::string& path,
+                                               const std::string& query) {
+  auto& req = parser.get();
+  const auto method = req.method();
+  const bool get = method == http::verb::get || method == http::verb::head;
+  if (path == "/.gatehouse/login") {
+    if (get) co_return co_await handle_login_form(c, parser, query);
+    if (method == http::verb::post) co_return co_await handle_login_post(c, parser);
+  } else if (path == "/.gatehouse/logout") {
+    if (method == http::verb::post) co_return co_await handle_logout(c, parser);
+  } else if (path == "/.gatehouse/whoami" && get) {
+    http::response<http::string_body> res{http::status::ok, 11};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    auth::SessionPtr s;
+    if (auto cookie = request_cookie(req, ctx_.config->session.cookie_name); !cookie.empty()) {
+      auto r = ctx_.sessions.resolve(cookie);
+      if (r) s = *r;
+    }
+    if (!s) {
+      res.result(http::status::unauthorized);
+      res.set(http::field::www_authenticate, "Cookie realm=\"gatehouse\"");
+      res.body() = R"({"error":"authentication_required"})";
+      co_return co_await respond(c, parser, res);
+    }
+    nlohmann::json j = {{"user", s->user},
+                        {"email", s->email},
+                        {"name", s->display_name},
+                        {"groups", s->groups},
+                        {"roles", nlohmann::json::array()},
+                        {"real_party", s->real_party},
+                        {"effective_party", s->effective_party},
+                        {"delegation", ""},
+                        {"source", s->source},
+                        {"expires_at", rfc3339(ctx_.sessions.expires_at(*s))}};
+    res.body() = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    co_return co_await respond(c, parser, res);
+  } else if (path == "/.gatehouse/jwks.json" && get) {
+    http::response<http::string_body> res{http::status::ok, 11};
+    res.set(http::field::content_type, "application/jwk-set+json");
+    res.set(http::field::cache_control, "public, max-age=300");
+    res.body() = ctx_.signer.jwks_json();
+    co_return co_await respond(c, parser, res);
+  } else if (path == "/.gatehouse/healthz" && get) {
+    http::response<http::string_body> res{http::status::ok, 11};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = R"({"status":"ok"})";
+    co_return co_await respond(c, parser, res);
+  } else if (path == "/.gatehouse/readyz" && get) {
+    auto st = ctx_.readiness ? ctx_.readiness() : Status(Ok{});
+    http::response<http::string_body> res{st ? http::status::ok : http::status::service_unavailable, 11};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    nlohmann::json j = {{"status", st ? "ready" : "not_ready"}};
+    if (!st) j["failing"] = {{{"component", st.error().code}, {"message", st.error().message}}};
+    res.body() = j.dump();
+    co_return co_await respond(c, parser, res);
+  } else {
+    co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
+                                     "There is nothing at this address.");
+  }
+  http::response<http::string_body> res{http::status::method_not_allowed, 11};
+  set_page_headers(res);
+  res.set(http::field::allow, path == "/.gatehouse/login" ? "GET, HEAD, POST" :
+                              path == "/.gatehouse/logout" ? "POST" : "GET, HEAD");
+  res.body() = error_page(405, "Method not allowed", "This address does not accept that method.");
+  co_return co_await respond(c, parser, res);
+}
+
+asio::awaitable<bool> Gateway::handle_login_form(Connection& c, Parser& parser, const std::string& query) {
+  auto params = parse_form(query);
+  LoginPageModel model;
+  model.rd = auth::safe_redirect(form_value(params, "rd"));
+  if (form_value(params, "signed_out") == "1") model.notice = "You have been signed out.";
+  std::string binding = request_cookie(parser.get(), csrf_cookie_);
+  http::response<http::string_body> res{http::status::ok, 11};
+  set_page_headers(res);
+  if (binding.size() < 16 || binding.size() > 64) {
+    binding = ctx_.csrf.new_binding();
+    res.set(http::field::set_cookie,
+            cookie_header(csrf_cookie_, binding, "/.gatehouse/", "Strict", secure_cookies_, false));
+  }
+  model.csrf_token = ctx_.csrf.token_for(binding);
+  res.body() = login_page(model);
+  co_return co_await respond(c, parser, res);
+}
+
+asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) {
+  auto& req = parser.get();
+  error_code ec;
+  if (beast::iequals(req[http::field::expect], "100-continue") && !parser.is_done()) {
+    static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+    co_await asio::async_write(c.stream, asio::buffer(cont.data(), cont.size()), awaitable_ec(ec));
+    if (ec) co_return false;
+  }
+  // Read the (small) form body; anything bigger is refused before it is buffered.
+  Secret body;
+  {
+    std::string raw;
+    char buf[4096];
+    while (!parser.is_done()) {
+      req.body().data = buf;
+      req.body().size = sizeof buf;
+      c.stream.expires_after(std::chrono::seconds(30));
+      co_await http::async_read(c.stream, c.buffer, parser, awaitable_ec(ec));
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) break;
+      raw.append(buf, sizeof buf - req.body().size);
+      if (raw.size() > kFormLimit) break;
+    }
+    sodium_memzero(buf, sizeof buf);
+    if (ec || raw.size() > kFormLimit) {
+      sodium_memzero(raw.data(), raw.size());
+      co_return co_await respond_error(c, parser, http::status::payload_too_large, "Request too large",
+                                       "The sign-in form was not accepted.");
+    }
+    body = Secret(std::move(raw));
+  }
+  auto fields = parse_form(body.reveal());
+  const std::string username(form_value(fields, "username"));
+  Secret password{std::string(form_value(fields, "password"))};
+  const std::string rd = auth::safe_redirect(form_value(fields, "rd"));
+  const std::string binding = request_cookie(req, csrf_cookie_);
+  const bool csrf_ok = ctx_.csrf.verify(binding, form_value(fields, "csrf"));
+  wipe_form(fields);
+
+  LoginPageModel model;
+  model.rd = rd;
+  model.username = username;
+  http::response<http::string_body> res{http::status::ok, 11};
+  set_page_headers(res);
+  std::string new_binding = binding;
+  if (binding.size() < 16 || binding.size() > 64) {
+    new_binding = ctx_.csrf.new_binding();
+    res.set(http::field::set_cookie,
+            cookie_header(csrf_cookie_, new_binding, "/.gatehouse/", "Strict", secure_cookies_, false));
+  }
+  model.csrf_token = ctx_.csrf.token_for(new_binding);
+  if (!csrf_ok) {
+    log::info("login.csrf_rejected", {{"client", c.forward.client_address}});
+    res.result(http::status::forbidden);
+    model.error = "Your sign-in form had expired. Please try again.";
+    res.body() = login_page(model);
+    co_return co_await respond(c, parser, res);
+  }
+
+  auto outcome = co_await run_blocking(ctx_.blocking, [&] { return ctx_.login.login(username, password); });
+  if (!outcome) {
+    log::error("login.error", {{"user", username}, {"client", c.forward.client_address},
+                               {"error", outcome.error().message}});
+    co_return co_await respond_error(c, parser, http::status::service_unavailable,
+                                     "Sign-in is temporarily unavailable", "Please try again in a moment.");
+  }
+  const auth::LoginResult& r = outcome.value();
+  switch (r.status) {
+    case auth::LoginStatus::success: {
+      // A session presented before login is ended: the new one has a fresh id.
+      if (auto old = request_cookie(req, ctx_.config->session.cookie_name); !old.empty())
+        (void)ctx_.sessions.end(old);
+      log::info("login.success", {{"user", r.session.record->user}, {"client", c.forward.client_address},
+                                  {"directory", r.directory}});
+      http::response<http::string_body> ok{http::status::see_other, 11};
+      set_page_headers(ok);
+      ok.set(http::field::location, rd);
+      ok.set(http::field::set_cookie, cookie_header(ctx_.config->session.cookie_name, r.session.cookie_value,
+                                                    "/", "Lax", secure_cookies_, false));
+      co_return co_await respond(c, parser, ok);
+    }
+    case auth::LoginStatus::unavailable:
+      log::error("login.unavailable", {{"user", username}, {"client", c.forward.client_address},
+                                       {"detail", r.detail}});
+      co_return co_await respond_error(c, parser, http::status::service_unavailable,
+                                       "Sign-in is temporarily unavailable",
+                                       "The account directory cannot be reached. Please try again in a moment.");
+    case auth::LoginStatus::failed:
+      break;
+  }
+  log::info("login.failure", {{"user", username}, {"client", c.forward.client_address},
+                              {"directory", r.directory}, {"outcome", directory::to_string(r.outcome)},
+                              {"detail", r.detail}});
+  res.result(http::status::unauthorized);
+  model.error = std::string(kGenericLoginFailure);
+  res.body() = login_page(model);
+  co_return co_await respond(c, parser, res);
+}
+
+asio::awaitable<bool> Gateway::handle_logout(Connection& c, Parser& parser) {
+  auto& req = parser.get();
+  if (auto cookie = request_cookie(req, ctx_.config->session.cookie_name); !cookie.empty()) {
+    auto s = ctx_.sessions.resolve(cookie);
+    if (auto st = ctx_.sessions.end(cookie); !st)
+      log::error("logout.error", {{"error", st.error().message}});
+    else if (s && *s)
+      log::info("logout", {{"user", (*s)->user}, {"client", c.forward.client_address}});
+  }
+  http::response<http::string_body> res{http::status::see_other, 11};
+  set_page_headers(res);
+  res.set(http::field::location, "/.gatehouse/login?signed_out=1");
+  res.set(http::field::set_cookie,
+          cookie_header(ctx_.config->session.cookie_name, "", "/", "Lax", secure_cookies_, true));
+  co_return co_await respond(c, parser, res);
+}
+
+asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config::RouteConfig& route,
+                                     const std::string& target, const store::SessionRecord* session) {
+  auto& creq = parser.get();
+  const auto& server = ctx_.config->server;
+  std::string assertion;
+  if (session != nullptr) {
+    auto jwt = ctx_.assertions.issue(*session, route.id());
+    if (!jwt) {
+      log::error("assertion.error", {{"error", jwt.error().message}});
+      co_return co_await respond_error(c, parser, http::status::internal_server_error, "Internal error",
+                                       "The request could not be completed.");
+    }
+    assertion = std::move(jwt.value());
+  }
+
+  http::request<http::buffer_body> ureq;
+  ureq.method_string(creq.method_string());
+  ureq.target(target);
+  ureq.version(11);
+  build_upstream_fields(creq, ureq, c.forward, session, assertion, ctx_.config->session.cookie_name,
+                        csrf_cookie_);
+  const bool has_body = !parser.is_done();
+  if (has_body) {
+    if (auto len = parser.content_length()) ureq.content_length(*len);
+    else ureq.chunked(true);
+  }
+  ureq.keep_alive(true);
+  const bool expect_continue = beast::iequals(creq[http::field::expect], "100-continue");
+  const bool is_head = creq.method() == http::verb::head;
+
+  error_code ec;
+  std::vector<char> buf(kRelayChunk);
+  std::optional<tcp::socket> socket;
+  bool reused = false;
+  std::optional<http::response_parser<http::buffer_body>> rp;
+  beast::flat_buffer ubuf;
+  std::optional<beast::tcp_stream> upstream;
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    socket = ctx_.upstreams.take_idle(route.upstream);
+    reused = socket.has_value();
+    if (!socket) {
+      socket = co_await ctx_.upstreams.connect(route.upstream, ec);
+      if (!socket) {
+        log::warning("proxy.connect_failed", {{"upstream", route.upstream.origin()}, {"error", ec.message()}});
+        co_return co_await respond_error(c, parser, ec == beast::error::timeout ? http::status::gateway_timeout
+                                                                                : http::status::bad_gateway,
+                                         "Application unavailable",
+                                         "The application behind this address is not answering. Please try again later.");
+      }
+    }
+    upstream.emplace(std::move(*socket));
+    http::request_serializer<http::buffer_body> sr{ureq};
+    ureq.body().data = nullptr;
+    ureq.body().size = 0;
+    ureq.body().more = has_body;
+    upstream->expires_after(server.upstream_timeout);
+    co_await http::async_write_header(*upstream, sr, awaitable_ec(ec));
+    if (!ec && has_body) {
+      if (expect_continue) {
+        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+        c.stream.expires_after(server.upstream_timeout);
+        co_await asio::async_write(c.stream, asio::buffer(cont.data(), cont.size()), awaitable_ec(ec));
+        if (ec) co_return false;
+      }
+      // Stream the request body: read a chunk from the client, write it upstream.
+      do {
+        if (!parser.is_done()) {
+          creq.body().data = buf.data();
+          creq.body().size = buf.size();
+          c.stream.expires_after(server.upstream_timeout);
+          co_await http::async_read(c.stream, c.buffer, parser, awaitable_ec(ec));
+          if (ec == http::error::need_buffer) ec = {};
+          if (ec) {
+            // The client went away or sent too much: nothing sensible can be answered
+            // mid-body except for a size limit.
+            if (ec == http::error::body_limit)
+              co_return co_await respond_error(c, parser, http::status::payload_too_large, "Request too large",
+                                               "The request body is larger than allowed.");
+            co_return false;
+          }
+          ureq.body().data = buf.data();
+          ureq.body().size = buf.size() - creq.body().size;
+          ureq.body().more = !parser.is_done();
+        } else {
+          ureq.body().data = nullptr;
+          ureq.body().size = 0;
+          ureq.body().more = false;
+        }
+        upstream->expires_after(server.upstream_timeout);
+        co_await http::async_write(*upstream, sr, awaitable_ec(ec));
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) break;
+      } while (!sr.is_done());
+    }
+    if (!ec) {
+      // Skip interim 1xx responses other than 101 (not supported here).
+      for (;;) {
+        rp.emplace();
+        rp->header_limit(64 * 1024);
+        rp->body_limit(std::numeric_limits<std::uint64_t>::max());
+        if (is_head) rp->skip(true);
+        upstream->expires_after(server.upstream_timeout);
+        co_await http::async_read_header(*upstream, ubuf, *rp, awaitable_ec(ec));
+        if (ec) break;
+        int code = rp->get().result_int();
+        if (code < 100 || code >= 200 || code == 101) break;
+      }
+    }
+    if (!ec) break;
+    // A reused connection the upstream closed just before our request: retry once on a
+    // fresh one, but only if nothing of the request body was consumed.
+    const bool stale = reused && !has_body && ubuf.size() == 0 &&
+                       (ec == asio::error::eof || ec == http::error::end_of_stream ||
+                        ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
+    upstream->close();
+    upstream.reset();
+    if (stale && attempt == 0) {
+      ec = {};
+      ubuf.clear();
+      continue;
+    }
+    if (ec == beast::error::timeout) {
+      log::warning("proxy.timeout", {{"upstream", route.upstream.origin()}});
+      co_return co_await respond_error(c, parser, http::status::gateway_timeout, "Application timed out",
+                                       "The application behind this address did not answer in time.");
+    }
+    log::warning("proxy.upstream_error", {{"upstream", route.upstream.origin()}, {"error", ec.message()}});
+    co_return co_await respond_error(c, parser, http::status::bad_gateway, "Application unavailable",
+                                     "The application behind this address is not answering. Please try again later.");
+  }
+
+  auto& ures = rp->get();
+  http::response<http::buffer_body> cres;
+  cres.result(ures.result_int());
+  cres.reason(ures.reason());
+  cres.version(11);
+  build_downstream_fields(ures, cres);
+  const int code = ures.result_int();
+  const bool bodiless = is_head || code == 204 || code == 304;
+  bool close_after = false;
+  if (!bodiless) {
+    if (auto len = rp->content_length()) {
+      cres.content_length(*len);
+    } else if (creq.version() >= 11) {
+      cres.chunked(true);
+    } else {
+      close_after = true;  // HTTP/1.0 client: the end of the body is the end of the connection
+    }
+  } else if (auto len = rp->content_length()) {
+    cres.content_length(*len);
+  }
+  const bool client_keep = creq.keep_alive() && !close_after && !shutting_down_;
+  cres.keep_alive(client_keep);
+
+  http::response_serializer<http::buffer_body> csr{cres};
+  cres.body().data = nullptr;
+  cres.body().size = 0;
+  cres.body().more = !rp->is_done();
+  c.stream.expires_after(server.upstream_timeout);
+  co_await http::async_write_header(c.stream, csr, awaitable_ec(ec));
+  if (ec) co_return false;
+  do {
+    if (!rp->is_done()) {
+      ures.body().data = buf.data();
+      ures.body().size = buf.size();
+      upstream->expires_after(server.upstream_timeout);
+      co_await http::async_read(*upstream, ubuf, *rp, awaitable_ec(ec));
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec == http::error::partial_message || ec) {
+        log::warning("proxy.upstream_body_error", {{"upstream", route.upstream.origin()}, {"error", ec.message()}});
+        co_return false;  // the client sees a truncated body and a closed connection
+      }
+      cres.body().data = buf.data();
+      cres.body().size = buf.size() - ures.body().size;
+      cres.body().more = !rp->is_done();
+    } else {
+      cres.body().data = nullptr;
+      cres.body().size = 0;
+      cres.body().more = false;
+    }
+    c.stream.expires_after(server.upstream_timeout);
+    co_await http::async_write(c.stream, csr, awaitable_ec(ec));
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return false;
+  } while (!csr.is_done());
+
+  if (rp->is_done() && rp->keep_alive() && ubuf.size() == 0) {
+    upstream->expires_never();
+    ctx_.upstreams.give_back(route.upstream, upstream->release_socket());
+  }
+  co_return client_keep && parser.is_done();
+}
+
+}  // namespace gatehouse::daemon

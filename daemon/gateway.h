@@ -1,0 +1,62 @@
+#pragma once
+// The request path: hygiene, gatehouse's own endpoints, access decisions and the proxy.
+#include <atomic>
+#include <functional>
+#include <memory>
+
+#include "auth/assertion_issuer.h"
+#include "auth/csrf.h"
+#include "auth/login.h"
+#include "auth/session_manager.h"
+#include "config/config.h"
+#include "daemon/asio.h"
+#include "daemon/router.h"
+#include "daemon/upstream_pool.h"
+
+namespace gatehouse::daemon {
+
+struct GatewayContext {
+  std::shared_ptr<const config::Config> config;
+  auth::SessionManager& sessions;
+  auth::LoginService& login;
+  auth::AssertionIssuer& assertions;
+  const auth::AssertionSigner& signer;
+  const auth::CsrfGuard& csrf;
+  UpstreamPool& upstreams;
+  asio::thread_pool& blocking;
+  std::function<Status()> readiness;  // store writable, directories reachable
+};
+
+class Gateway {
+ public:
+  explicit Gateway(GatewayContext ctx);
+  asio::awaitable<void> serve(tcp::socket socket);
+  std::size_t active_requests() const { return active_.load(); }
+  // After this, connections close after their current request.
+  void begin_shutdown() { shutting_down_ = true; }
+
+  struct Connection;
+  using Parser = http::request_parser<http::buffer_body>;
+
+ private:
+  asio::awaitable<bool> handle(Connection& c, Parser& parser);
+  asio::awaitable<bool> handle_internal(Connection& c, Parser& parser, const std::string& path,
+                                        const std::string& query);
+  asio::awaitable<bool> handle_login_form(Connection& c, Parser& parser, const std::string& query);
+  asio::awaitable<bool> handle_login_post(Connection& c, Parser& parser);
+  asio::awaitable<bool> handle_logout(Connection& c, Parser& parser);
+  asio::awaitable<bool> proxy(Connection& c, Parser& parser, const config::RouteConfig& route,
+                              const std::string& upstream_target, const store::SessionRecord* session);
+  asio::awaitable<bool> respond(Connection& c, Parser& parser, http::response<http::string_body>& res);
+  asio::awaitable<bool> respond_error(Connection& c, Parser& parser, http::status status,
+                                      std::string_view title, std::string_view message);
+
+  GatewayContext ctx_;
+  Router router_;
+  std::string csrf_cookie_;
+  bool secure_cookies_;
+  std::atomic<std::size_t> active_{0};
+  std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace gatehouse::daemon

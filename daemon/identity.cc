@@ -1,0 +1,113 @@
+#include "daemon/identity.h"
+
+#include <boost/beast/core/string.hpp>
+#include <vector>
+
+#include "auth/identity_headers.h"
+
+namespace gatehouse::daemon {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
+
+std::vector<std::string> connection_tokens(const http::fields& f) {
+  std::vector<std::string> out;
+  for (auto it = f.find(http::field::connection); it != f.end() && it->name() == http::field::connection; ++it) {
+    std::string_view v = it->value();
+    while (!v.empty()) {
+      auto comma = v.find(',');
+      auto tok = v.substr(0, comma);
+      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+      if (!tok.empty()) out.emplace_back(tok);
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return out;
+}
+
+bool listed(const std::vector<std::string>& tokens, std::string_view name) {
+  for (const auto& t : tokens)
+    if (iequals(t, name)) return true;
+  return false;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += ',';
+    out += s;
+  }
+  return out;
+}
+
+}  // namespace
+
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::string_view names[] = {
+      "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+      "upgrade", "proxy-authorization", "proxy-authenticate"};
+  for (auto n : names)
+    if (iequals(n, name)) return true;
+  return false;
+}
+
+std::string header_safe(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (unsigned char c : value) out += (c < 0x20 || c == 0x7f) ? ' ' : static_cast<char>(c);
+  return out;
+}
+
+void build_upstream_fields(const http::fields& client, http::fields& out, const ForwardInfo& fwd,
+                           const store::SessionRecord* session, std::string_view assertion,
+                           std::string_view session_cookie, std::string_view csrf_cookie) {
+  const auto tokens = connection_tokens(client);
+  for (const auto& f : client) {
+    std::string_view name = f.name_string();
+    if (is_hop_by_hop(name) || listed(tokens, name)) continue;
+    if (auth::is_identity_header(name)) continue;
+    switch (f.name()) {
+      case http::field::expect:
+      case http::field::content_length:
+        continue;
+      case http::field::cookie: {
+        std::string kept = auth::strip_cookie(auth::strip_cookie(f.value(), session_cookie), csrf_cookie);
+        if (!kept.empty()) out.insert(http::field::cookie, kept);
+        continue;
+      }
+      default:
+        break;
+    }
+    if (iequals(name, "x-forwarded-for") || iequals(name, "x-forwarded-proto") ||
+        iequals(name, "x-forwarded-host") || iequals(name, "forwarded"))
+      continue;
+    out.insert(name, f.value());
+  }
+  out.set("X-Forwarded-For", fwd.forwarded_for);
+  out.set("X-Forwarded-Proto", fwd.proto);
+  if (!fwd.host.empty()) out.set("X-Forwarded-Host", header_safe(fwd.host));
+  if (session == nullptr) return;
+  out.set("X-Gatehouse-User", header_safe(session->user));
+  out.set("X-Gatehouse-Email", header_safe(session->email));
+  out.set("X-Gatehouse-Name", header_safe(session->display_name));
+  out.set("X-Gatehouse-Groups", header_safe(join(session->groups)));
+  out.set("X-Gatehouse-Roles", "");
+  out.set("X-Gatehouse-Real-Party", header_safe(session->real_party));
+  out.set("X-Gatehouse-Effective-Party", header_safe(session->effective_party));
+  out.set("X-Gatehouse-Delegation", "");
+  out.set("X-Gatehouse-Assertion", assertion);
+}
+
+void build_downstream_fields(const http::fields& upstream, http::fields& out) {
+  const auto tokens = connection_tokens(upstream);
+  for (const auto& f : upstream) {
+    std::string_view name = f.name_string();
+    if (is_hop_by_hop(name) || listed(tokens, name) || f.name() == http::field::content_length)
+      continue;
+    out.insert(name, f.value());
+  }
+}
+
+}  // namespace gatehouse::daemon

@@ -1,0 +1,37 @@
+#pragma once
+// The one place where the headers sent upstream are decided. Every proxied request,
+// public routes included, passes through build_upstream_fields().
+#include <string>
+#include <string_view>
+
+#include "daemon/asio.h"
+#include "store/store.h"
+
+namespace gatehouse::daemon {
+
+struct ForwardInfo {
+  std::string client_address;  // the real client, as decided with trusted_proxies
+  std::string forwarded_for;   // full X-Forwarded-For value to send
+  std::string proto;           // "http" or "https"
+  std::string host;            // X-Forwarded-Host
+};
+
+bool is_hop_by_hop(std::string_view name);
+
+// Copies `client` into `out` without hop-by-hop headers (RFC 9110 7.6.1, including
+// those named in Connection), without any client-sent X-Gatehouse-* header (any case,
+// '_' read as '-'), without X-Forwarded-*, Expect and Content-Length (framing is set
+// by the caller), with gatehouse's own cookies removed from Cookie; then sets
+// X-Forwarded-For/Proto/Host and, when `session` is not null, the identity headers
+// and the assertion.
+void build_upstream_fields(const http::fields& client, http::fields& out, const ForwardInfo& fwd,
+                           const store::SessionRecord* session, std::string_view assertion,
+                           std::string_view session_cookie, std::string_view csrf_cookie);
+
+// Response direction: drops hop-by-hop headers.
+void build_downstream_fields(const http::fields& upstream, http::fields& out);
+
+// Removes control characters so a directory attribute can never split a header.
+std::string header_safe(std::string_view value);
+
+}  // namespace gatehouse::daemon

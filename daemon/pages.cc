@@ -1,0 +1,82 @@
+#include "daemon/pages.h"
+
+namespace gatehouse::daemon {
+namespace {
+
+constexpr std::string_view kStyle = R"css(
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f3f4f6;color:#111827}
+main{max-width:24rem;margin:10vh auto;padding:2rem;background:#fff;border-radius:.75rem;box-shadow:0 1px 3px rgba(0,0,0,.12)}
+h1{font-size:1.4rem;margin:0 0 1.25rem}
+label{display:block;font-weight:600;margin:.9rem 0 .3rem}
+input[type=text],input[type=password]{width:100%;padding:.6rem .7rem;border:1px solid #9ca3af;border-radius:.4rem;font:inherit}
+input:focus,button:focus{outline:3px solid #2563eb;outline-offset:1px}
+button{margin-top:1.4rem;width:100%;padding:.7rem;border:0;border-radius:.4rem;background:#1d4ed8;color:#fff;font:inherit;font-weight:600;cursor:pointer}
+button:hover{background:#1e40af}
+.error{background:#fef2f2;border:1px solid #fca5a5;color:#991b1b;padding:.6rem .8rem;border-radius:.4rem}
+.notice{background:#eff6ff;border:1px solid #93c5fd;color:#1e3a8a;padding:.6rem .8rem;border-radius:.4rem}
+footer{margin-top:1.5rem;font-size:.8rem;color:#6b7280;text-align:center}
+)css";
+
+std::string page(std::string_view title, std::string_view body) {
+  std::string out;
+  out.reserve(2048 + body.size());
+  out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+         "<meta name=\"robots\" content=\"noindex\"><title>";
+  out += html_escape(title);
+  out += "</title><style>";
+  out += kStyle;
+  out += "</style></head><body><main>";
+  out += body;
+  out += "<footer>gatehouse</footer></main></body></html>\n";
+  return out;
+}
+
+}  // namespace
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string login_page(const LoginPageModel& m) {
+  std::string body = "<h1>Sign in</h1>";
+  if (!m.error.empty())
+    body += "<p class=\"error\" role=\"alert\" id=\"login-error\">" + html_escape(m.error) + "</p>";
+  if (!m.notice.empty())
+    body += "<p class=\"notice\" role=\"status\">" + html_escape(m.notice) + "</p>";
+  body += "<form method=\"post\" action=\"/.gatehouse/login\">";
+  body += "<input type=\"hidden\" name=\"csrf\" value=\"" + html_escape(m.csrf_token) + "\">";
+  body += "<input type=\"hidden\" name=\"rd\" value=\"" + html_escape(m.rd) + "\">";
+  body += "<label for=\"username\">User name</label>";
+  body += "<input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" "
+          "autocapitalize=\"none\" spellcheck=\"false\" required autofocus value=\"" +
+          html_escape(m.username) + "\"";
+  if (!m.error.empty()) body += " aria-describedby=\"login-error\"";
+  body += ">";
+  body += "<label for=\"password\">Password</label>";
+  body += "<input type=\"password\" id=\"password\" name=\"password\" "
+          "autocomplete=\"current-password\" required>";
+  body += "<button type=\"submit\">Sign in</button></form>";
+  return page("Sign in", body);
+}
+
+std::string error_page(int status, std::string_view title, std::string_view message) {
+  std::string body = "<h1>" + html_escape(title) + "</h1><p>" + html_escape(message) + "</p>";
+  body += "<p><small>HTTP " + std::to_string(status) + "</small></p>";
+  return page(title, body);
+}
+
+}  // namespace gatehouse::daemon

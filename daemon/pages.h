@@ -1,0 +1,22 @@
+#pragma once
+// The HTML people see: the login form and error pages. Self-contained (no external
+// assets), accessible (labels, lang, focus order), escaped everywhere.
+#include <string>
+#include <string_view>
+
+namespace gatehouse::daemon {
+
+std::string html_escape(std::string_view text);
+
+struct LoginPageModel {
+  std::string csrf_token;
+  std::string rd;          // already validated
+  std::string username;    // echoed back after a failure
+  std::string error;       // one generic message, or empty
+  std::string notice;      // e.g. "You have been signed out."
+};
+
+std::string login_page(const LoginPageModel& model);
+std::string error_page(int status, std::string_view title, std::string_view message);
+
+}  // namespace gatehouse::daemon

@@ -1,0 +1,121 @@
+#include "daemon/request_hygiene.h"
+
+#include <vector>
+
+namespace gatehouse::daemon {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool is_unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+// RFC 3986 5.2.4 on a path whose slashes are already merged.
+std::string remove_dot_segments(std::string_view in) {
+  std::vector<std::string_view> out;
+  bool trailing_slash = false;
+  std::size_t i = 1;  // in[0] == '/'
+  while (i <= in.size()) {
+    std::size_t j = in.find('/', i);
+    if (j == std::string_view::npos) j = in.size();
+    std::string_view seg = in.substr(i, j - i);
+    bool last = j == in.size();
+    if (seg == ".") {
+      trailing_slash = last;
+    } else if (seg == "..") {
+      if (!out.empty()) out.pop_back();
+      trailing_slash = last;
+    } else {
+      out.push_back(seg);
+      trailing_slash = false;
+    }
+    i = j + 1;
+  }
+  std::string result;
+  for (auto s : out) {
+    result += '/';
+    result += s;
+  }
+  if (result.empty() || trailing_slash) result += '/';
+  return result;
+}
+
+}  // namespace
+
+std::optional<std::string> normalise_path(std::string_view path) {
+  if (path.empty() || path[0] != '/') return std::nullopt;
+  std::string decoded;
+  decoded.reserve(path.size());
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(path[i]);
+    if (c < 0x21 || c == 0x7f || c == '\\' || c == '#' || c >= 0x80) return std::nullopt;
+    if (c != '%') {
+      // Merge repeated slashes as we go.
+      if (c == '/' && !decoded.empty() && decoded.back() == '/') continue;
+      decoded += static_cast<char>(c);
+      continue;
+    }
+    if (i + 2 >= path.size()) return std::nullopt;
+    int hi = hex_value(path[i + 1]), lo = hex_value(path[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    unsigned char v = static_cast<unsigned char>(hi * 16 + lo);
+    i += 2;
+    if (v == '/' || v == '\\' || v < 0x20 || v == 0x7f) return std::nullopt;
+    if (is_unreserved(v)) {
+      decoded += static_cast<char>(v);
+    } else {
+      static constexpr char digits[] = "0123456789ABCDEF";
+      decoded += '%';
+      decoded += digits[v >> 4];
+      decoded += digits[v & 15];
+    }
+  }
+  return remove_dot_segments(decoded);
+}
+
+std::optional<Target> normalise_target(std::string_view target) {
+  if (target.starts_with("http://") || target.starts_with("https://")) {
+    auto scheme_end = target.find("://") + 3;
+    auto path_start = target.find_first_of("/?", scheme_end);
+    if (path_start == std::string_view::npos) {
+      target = "/";
+    } else {
+      target = target.substr(path_start);
+      if (target[0] == '?') return std::nullopt;
+    }
+  }
+  auto q = target.find('?');
+  auto path = normalise_path(target.substr(0, q));
+  if (!path) return std::nullopt;
+  Target t{std::move(*path), {}};
+  if (q != std::string_view::npos) {
+    t.query = std::string(target.substr(q + 1));
+    for (unsigned char c : t.query)
+      if (c < 0x21 || c == 0x7f || c == '#') return std::nullopt;
+  }
+  return t;
+}
+
+std::string normalise_host(std::string_view host) {
+  std::string out;
+  if (!host.empty() && host[0] == '[') {
+    auto close = host.find(']');
+    host = close == std::string_view::npos ? host.substr(1) : host.substr(1, close - 1);
+  } else {
+    auto colon = host.rfind(':');
+    if (colon != std::string_view::npos) host = host.substr(0, colon);
+  }
+  out.reserve(host.size());
+  for (char c : host) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  while (!out.empty() && out.back() == '.') out.pop_back();
+  return out;
+}
+
+}  // namespace gatehouse::daemon

@@ -1,0 +1,180 @@
+#include "daemon/server.h"
+
+#include <systemd/sd-daemon.h>
+
+#include <csignal>
+#include <thread>
+
+#include "auth/assertion.h"
+#include "auth/assertion_issuer.h"
+#include "auth/csrf.h"
+#include "auth/keys.h"
+#include "auth/login.h"
+#include "auth/session_manager.h"
+#include "common/log.h"
+#include "daemon/asio.h"
+#include "daemon/gateway.h"
+#include "daemon/upstream_pool.h"
+#include "directory/local_directory.h"
+#include "store/sqlite_store.h"
+
+namespace gatehouse::daemon {
+namespace {
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Gateway& gateway) {
+  for (;;) {
+    error_code ec;
+    tcp::socket socket = co_await acceptor.async_accept(awaitable_ec(ec));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (ec) {
+      // Out of file descriptors and the like: back off instead of spinning.
+      log::warning("http.accept_failed", {{"error", ec.message()}});
+      asio::steady_timer t(acceptor.get_executor(), std::chrono::milliseconds(100));
+      co_await t.async_wait(awaitable_ec(ec));
+      continue;
+    }
+    asio::co_spawn(acceptor.get_executor(), gateway.serve(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> sweep_loop(asio::thread_pool& blocking, auth::SessionManager& sessions,
+                                 auth::AssertionIssuer& assertions) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(60));
+    error_code ec;
+    co_await timer.async_wait(awaitable_ec(ec));
+    if (ec) co_return;
+    co_await run_blocking(blocking, [&] {
+      if (auto n = sessions.sweep(); !n) log::warning("session.sweep_failed", {{"error", n.error().message}});
+      assertions.sweep();
+      return 0;
+    });
+  }
+}
+
+std::string endpoint_string(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  return a.is_v6() ? "[" + a.to_string() + "]:" + std::to_string(ep.port())
+                   : a.to_string() + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks) {
+  if (sodium_init() < 0) {
+    log::error("startup.failed", {{"error", "libsodium failed to initialise"}});
+    return 1;
+  }
+  auto fail = [](const Error& e) {
+    log::error("startup.failed", {{"code", e.code}, {"error", e.message}});
+    return 1;
+  };
+  if (!config->server.tls_cert_file.empty())
+    return fail(make_error("config.tls", "a TLS listener is not supported by this build yet; "
+                                         "terminate TLS in front of gatehouse"));
+
+  auto opened = store::SqliteStore::open(config->store.path);
+  if (!opened) return fail(opened.error());
+  std::shared_ptr<store::SqliteStore> db = std::move(opened.value());
+
+  auto master = auth::MasterKey::load_or_create(config->keys.master_key_file);
+  if (!master) return fail(master.error());
+  auto signer = auth::AssertionSigner::load_or_create(*db, *master);
+  if (!signer) return fail(signer.error());
+
+  std::vector<std::shared_ptr<directory::Directory>> directories;
+  for (const auto& d : config->directories) {
+    switch (d.kind) {
+      case config::DirectoryKind::local:
+        directories.push_back(std::make_shared<directory::LocalDirectory>(d.name, *db));
+        break;
+      case config::DirectoryKind::ldap:
+      case config::DirectoryKind::active_directory:
+        return fail(make_error("config.directory", "directory \"" + d.name +
+                                                       "\": this kind is not supported by this build yet"));
+    }
+  }
+
+  SystemClock clock;
+  auth::SessionManager sessions(*db, clock,
+                                auth::SessionCodec(master->derive(auth::KeyPurpose::session_cookie)),
+                                config->session);
+  auth::LoginService login(directories, sessions);
+  auth::AssertionIssuer assertions(**signer, clock, config->server.public_url.origin(),
+                                   config->session.assertion_ttl.count());
+  auth::CsrfGuard csrf(master->derive(auth::KeyPurpose::csrf));
+  UpstreamPool upstreams(config->server.upstream_connect_timeout);
+  asio::thread_pool blocking(std::max(2u, std::thread::hardware_concurrency()));
+
+  const unsigned threads =
+      config->server.threads != 0 ? config->server.threads : std::max(1u, std::thread::hardware_concurrency());
+  asio::io_context io(static_cast<int>(threads));
+
+  Gateway gateway(GatewayContext{config, sessions, login, assertions, **signer, csrf, upstreams, blocking,
+                                 [db] { return db->check_writable(); }});
+
+  tcp::acceptor acceptor(io);
+  try {
+    auto address = asio::ip::make_address(config->server.listen.host);
+    tcp::endpoint ep(address, config->server.listen.port);
+    acceptor.open(ep.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    if (address.is_v6()) acceptor.set_option(asio::ip::v6_only(true));
+    acceptor.bind(ep);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+  } catch (const boost::system::system_error& e) {
+    return fail(make_error("listen", "cannot listen on " + config->server.listen.host + ":" +
+                                         std::to_string(config->server.listen.port) + ": " + e.code().message()));
+  }
+  const std::string bound = endpoint_string(acceptor.local_endpoint());
+
+  asio::co_spawn(io, accept_loop(acceptor, gateway), asio::detached);
+  asio::co_spawn(io, sweep_loop(blocking, sessions, assertions), asio::detached);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      log::warning("config.reload_unsupported",
+                   {{"detail", "reload on SIGHUP is not supported by this build yet; restart to apply"}});
+      signals.async_wait(on_signal);
+      return;
+    }
+    log::info("shutdown.begin", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+                                 {"active_requests", std::to_string(gateway.active_requests())}});
+    sd_notify(0, "STOPPING=1");
+    error_code ignored;
+    acceptor.close(ignored);
+    gateway.begin_shutdown();
+    // Let in-flight requests finish, up to the configured deadline.
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      const auto deadline = std::chrono::steady_clock::now() + config->server.shutdown_timeout;
+      asio::steady_timer t(io);
+      while (gateway.active_requests() > 0 && std::chrono::steady_clock::now() < deadline) {
+        t.expires_after(std::chrono::milliseconds(20));
+        error_code ec2;
+        co_await t.async_wait(awaitable_ec(ec2));
+      }
+      io.stop();
+    }, asio::detached);
+  };
+  signals.async_wait(on_signal);
+
+  log::info("listening", {{"address", bound}, {"public_url", config->server.public_url.origin()},
+                          {"routes", std::to_string(config->routes.size())}});
+  if (hooks.on_listening) hooks.on_listening(bound);
+  sd_notifyf(0, "READY=1\nSTATUS=serving on %s, %zu route(s), %zu directory(ies)", bound.c_str(),
+             config->routes.size(), config->directories.size());
+
+  std::vector<std::thread> workers;
+  for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&] { io.run(); });
+  io.run();
+  for (auto& t : workers) t.join();
+  blocking.join();
+  log::info("shutdown.complete");
+  return 0;
+}
+
+}  // namespace gatehouse::daemon

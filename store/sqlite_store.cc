@@ -1,0 +1,679 @@
+#include "store/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "store/migrations.h"
+
+namespace gatehouse::store {
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+// Session groups are stored in one column, each followed by this separator, so that
+// [] and [""] stay distinct.
+constexpr char kGroupTerminator = '\x1f';
+
+Error io_error(sqlite3* db, std::string_view what) {
+  return make_error("store.io", std::string(what) + ": " + sqlite3_errmsg(db));
+}
+
+// A cached prepared statement borrowed for one use; reset and unbound on return.
+// Binding failures are remembered and reported by step(), so call sites stay flat.
+class Query {
+ public:
+  explicit Query(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+  ~Query() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  Query& text(int index, std::string_view value) {
+    keep(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
+                           SQLITE_TRANSIENT));
+    return *this;
+  }
+  Query& blob(int index, const void* data, std::size_t size) {
+    // A null pointer would bind SQL NULL; an empty value must stay a zero-length blob.
+    static const char kEmpty = 0;
+    keep(sqlite3_bind_blob(stmt_, index, size == 0 ? &kEmpty : data, static_cast<int>(size),
+                           SQLITE_TRANSIENT));
+    return *this;
+  }
+  Query& int64(int index, std::int64_t value) {
+    keep(sqlite3_bind_int64(stmt_, index, value));
+    return *this;
+  }
+
+  // SQLITE_ROW, SQLITE_DONE or an error code (see sqlite3_errmsg).
+  int step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(stmt_); }
+
+  std::string column_text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  std::string column_blob(int col) const {
+    const auto* p = sqlite3_column_blob(stmt_, col);
+    return p ? std::string(static_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  std::int64_t column_int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+ private:
+  void keep(int rc) {
+    if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  }
+  sqlite3_stmt* stmt_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+bool is_unique_violation(sqlite3* db) {
+  const int ext = sqlite3_extended_errcode(db);
+  return ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE;
+}
+
+// BLAKE2b-256 of the raw id: the database never holds a usable session reference.
+std::string session_key(const std::string& id) {
+  std::string out(crypto_generichash_BYTES, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
+                     reinterpret_cast<const unsigned char*>(id.data()), id.size(), nullptr, 0);
+  return out;
+}
+
+Result<std::string> join_groups(const std::vector<std::string>& groups) {
+  std::string out;
+  for (const auto& g : groups) {
+    if (g.find(kGroupTerminator) != std::string::npos)
+      return make_error("store.invalid", "group name contains the control character U+001F");
+    out += g;
+    out += kGroupTerminator;
+  }
+  return out;
+}
+
+std::vector<std::string> split_groups(std::string_view joined) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < joined.size(); ++i) {
+    if (joined[i] == kGroupTerminator) {
+      out.emplace_back(joined.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+// SQLite creates the file with 0644 & ~umask; the store holds password hashes and
+// sessions, so create it ourselves with 0600 first. SQLite gives the -wal and -shm
+// files the mode of the database file. Changing the umask instead would race with
+// other threads creating files.
+Status create_private_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return Ok{};
+    return make_error("store.open", path + ": " + std::strerror(errno));
+  }
+  // Force exactly 0600 whatever the umask.
+  const int rc = ::fchmod(fd, 0600);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return make_error("store.open", path + ": chmod: " + std::strerror(err));
+  return Ok{};
+}
+
+}  // namespace
+
+struct SqliteStore::Impl {
+  sqlite3* db = nullptr;
+  std::mutex mu;  // one connection, one statement at a time
+  int version = 0;
+  std::unordered_map<std::string_view, sqlite3_stmt*> statements;
+
+  ~Impl() {
+    for (auto& [sql, stmt] : statements) sqlite3_finalize(stmt);
+    if (db) sqlite3_close(db);
+  }
+
+  // sql must be a string literal: the cache keys on its text without copying it.
+  Result<sqlite3_stmt*> prepare(std::string_view sql) {
+    if (auto it = statements.find(sql); it != statements.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                           &stmt, nullptr) != SQLITE_OK) {
+      return io_error(db, "prepare");
+    }
+    statements.emplace(sql, stmt);
+    return stmt;
+  }
+
+  // Runs a statement that returns no rows.
+  Status exec(std::string_view sql, std::string_view what) {
+    auto stmt = prepare(sql);
+    if (!stmt) return stmt.error();
+    Query q(*stmt);
+    if (q.step() != SQLITE_DONE) return io_error(db, what);
+    return Ok{};
+  }
+
+  void rollback() {
+    // Some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY…) end the transaction already.
+    if (!sqlite3_get_autocommit(db)) (void)exec("ROLLBACK", "rollback");
+  }
+
+  // Runs fn inside BEGIN <mode> … COMMIT, rolling back when fn or the commit fails.
+  // IMMEDIATE takes the write lock up front, so a second process waits on the busy
+  // timeout instead of failing to upgrade a read lock half-way through.
+  template <class F>
+  auto transaction(std::string_view begin, F&& fn) -> decltype(fn()) {
+    if (auto s = exec(begin, "begin transaction"); !s) return s.error();
+    auto result = fn();
+    if (!result) {
+      rollback();
+      return result;
+    }
+    if (auto s = exec("COMMIT", "commit"); !s) {
+      rollback();
+      return s.error();
+    }
+    return result;
+  }
+  template <class F>
+  auto write(F&& fn) -> decltype(fn()) {
+    return transaction("BEGIN IMMEDIATE", std::forward<F>(fn));
+  }
+  // A read transaction gives several SELECTs one snapshot.
+  template <class F>
+  auto read(F&& fn) -> decltype(fn()) {
+    return transaction("BEGIN", std::forward<F>(fn));
+  }
+
+  Status configure();
+  Status enable_wal();
+  Result<int> current_version();
+  Status migrate();
+};
+
+Status SqliteStore::Impl::enable_wal() {
+  auto stmt = prepare("PRAGMA journal_mode=WAL");
+  if (!stmt) return make_error("store.open", stmt.error().message);
+  // Switching a new file to WAL needs an exclusive lock, and SQLite reports a
+  // conflict on it at once rather than through the busy handler. Two processes
+  // opening a new file together meet here, so wait as the busy timeout would.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  for (;;) {
+    Query q(*stmt);
+    const int rc = q.step();
+    if (rc == SQLITE_ROW) {
+      if (const auto mode = q.column_text(0); mode != "wal" && mode != "memory")
+        return make_error("store.open", "cannot switch to WAL journal mode (got " + mode + ")");
+      return Ok{};
+    }
+    const int primary = rc & 0xff;
+    if ((primary != SQLITE_BUSY && primary != SQLITE_LOCKED) ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return make_error("store.open", io_error(db, "journal_mode").message);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+Status SqliteStore::Impl::configure() {
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  if (auto s = enable_wal(); !s) return s;
+  for (auto pragma : {"PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"}) {
+    if (sqlite3_exec(db, pragma, nullptr, nullptr, nullptr) != SQLITE_OK)
+      return make_error("store.open", io_error(db, pragma).message);
+  }
+  return Ok{};
+}
+
+Result<int> SqliteStore::Impl::current_version() {
+  auto exists = prepare(
+      "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+  if (!exists) return exists.error();
+  {
+    Query q(*exists);
+    const int rc = q.step();
+    if (rc == SQLITE_DONE) return 0;
+    if (rc != SQLITE_ROW) return io_error(db, "read schema version");
+  }
+  auto max = prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!max) return max.error();
+  Query q(*max);
+  if (q.step() != SQLITE_ROW) return io_error(db, "read schema version");
+  return static_cast<int>(q.column_int64(0));
+}
+
+Status SqliteStore::Impl::migrate() {
+  const int latest = latest_schema_version();
+  const auto too_new = [latest](int found) {
+    return make_error("store.migrate",
+                      "database schema version " + std::to_string(found) +
+                          " is newer than this gatehouse supports (" + std::to_string(latest) +
+                          "); upgrade gatehouse or restore a matching backup");
+  };
+
+  // Already current: no write lock needed, so a read-only file still opens and
+  // check_writable() can report the problem.
+  auto found = current_version();
+  if (!found) return make_error("store.migrate", found.error().message);
+  if (*found > latest) return too_new(*found);
+
+  while (*found < latest) {
+    // One transaction per migration. The version is read again under the write
+    // lock: another process may have migrated while this one waited for it.
+    auto step = write([&]() -> Result<int> {
+      if (sqlite3_exec(db,
+                       "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                       "  version INTEGER PRIMARY KEY NOT NULL,"
+                       "  applied_at INTEGER NOT NULL)",
+                       nullptr, nullptr, nullptr) != SQLITE_OK) {
+        return io_error(db, "create schema_migrations");
+      }
+      auto now = current_version();
+      if (!now) return now.error();
+      if (*now > latest) return too_new(*now);
+      if (*now == latest) return *now;
+      const Migration& m = migrations()[static_cast<std::size_t>(*now)];
+      const std::string sql(m.sql);  // sqlite3_exec wants a NUL-terminated string
+      if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+        return io_error(db, "migration " + std::to_string(m.version) + "_" + std::string(m.name));
+      }
+      auto record = prepare(
+          "INSERT INTO schema_migrations (version, applied_at) "
+          "VALUES (?1, CAST(strftime('%s', 'now') AS INTEGER))");
+      if (!record) return record.error();
+      Query q(*record);
+      q.int64(1, m.version);
+      if (q.step() != SQLITE_DONE) return io_error(db, "record migration");
+      return m.version;
+    });
+    if (!step) {
+      if (step.error().code == "store.migrate") return step.error();
+      return make_error("store.migrate", step.error().message);
+    }
+    found = *step;
+  }
+  version = *found;
+  return Ok{};
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+  if (path != ":memory:") {
+    if (auto s = create_private_file(path); !s) return s.error();
+  }
+  auto impl = std::make_unique<Impl>();
+  // Our own mutex serialises use of the single connection, so SQLite's is redundant.
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr) != SQLITE_OK) {
+    std::string message = path + ": ";
+    message += impl->db ? sqlite3_errmsg(impl->db) : "out of memory";
+    return make_error("store.open", message);
+  }
+  if (auto s = impl->configure(); !s) return s.error();
+  if (auto s = impl->migrate(); !s) return s.error();
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
+}
+
+SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteStore::~SqliteStore() = default;
+
+int SqliteStore::schema_version() const { return impl_->version; }
+
+Status SqliteStore::check_writable() {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  // A real row change proves the write path (a read-only file fails here); the
+  // rollback leaves nothing behind.
+  if (auto s = d.exec("BEGIN IMMEDIATE", "begin transaction"); !s) return s.error();
+  auto s = d.exec("INSERT OR REPLACE INTO kv (key, value) VALUES ('gatehouse.health', x'00')",
+                  "write probe");
+  d.rollback();
+  return s;
+}
+
+// --- tenants ---------------------------------------------------------------------
+
+Status SqliteStore::add_tenant(const Tenant& tenant) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare("INSERT INTO tenants (name, created_at) VALUES (?1, ?2)");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.text(1, tenant.name).int64(2, tenant.created_at);
+  if (q.step() != SQLITE_DONE) {
+    if (is_unique_violation(d.db))
+      return make_error("store.exists", "tenant '" + tenant.name + "' already exists");
+    return io_error(d.db, "add tenant");
+  }
+  return Ok{};
+}
+
+Result<std::vector<Tenant>> SqliteStore::list_tenants() {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare("SELECT name, created_at FROM tenants ORDER BY name");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  std::vector<Tenant> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) out.push_back({q.column_text(0), q.column_int64(1)});
+  if (rc != SQLITE_DONE) return io_error(d.db, "list tenants");
+  return out;
+}
+
+Result<bool> SqliteStore::tenant_exists(const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare("SELECT 1 FROM tenants WHERE name = ?1");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.text(1, name);
+  const int rc = q.step();
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return io_error(d.db, "find tenant");
+}
+
+// --- users -----------------------------------------------------------------------
+
+Status SqliteStore::add_user(const User& user) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  return d.write([&]() -> Status {
+    auto insert = d.prepare(
+        "INSERT INTO users (name, tenant, email, display_name, password_hash, disabled, created_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    if (!insert) return insert.error();
+    {
+      Query q(*insert);
+      q.text(1, user.name)
+          .text(2, user.tenant)
+          .text(3, user.email)
+          .text(4, user.display_name)
+          .text(5, user.password_hash)
+          .int64(6, user.disabled ? 1 : 0)
+          .int64(7, user.created_at);
+      if (q.step() != SQLITE_DONE) {
+        if (is_unique_violation(d.db))
+          return make_error("store.exists", "user '" + user.name + "' already exists");
+        if (sqlite3_extended_errcode(d.db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+          return make_error("store.no_tenant", "tenant '" + user.tenant + "' does not exist");
+        return io_error(d.db, "add user");
+      }
+    }
+    // Groups are a set: duplicates collapse.
+    auto group = d.prepare("INSERT OR IGNORE INTO user_groups (user, grp) VALUES (?1, ?2)");
+    if (!group) return group.error();
+    for (const auto& g : user.groups) {
+      Query q(*group);
+      q.text(1, user.name).text(2, g);
+      if (q.step() != SQLITE_DONE) return io_error(d.db, "add user group");
+    }
+    return Ok{};
+  });
+}
+
+namespace {
+// Column order shared by the user SELECTs below.
+User read_user(const Query& q) {
+  User u;
+  u.name = q.column_text(0);
+  u.tenant = q.column_text(1);
+  u.email = q.column_text(2);
+  u.display_name = q.column_text(3);
+  u.password_hash = q.column_text(4);
+  u.disabled = q.column_int64(5) != 0;
+  u.created_at = q.column_int64(6);
+  return u;
+}
+}  // namespace
+
+Result<std::optional<User>> SqliteStore::find_user(const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  return d.read([&]() -> Result<std::optional<User>> {
+    auto stmt = d.prepare(
+        "SELECT name, tenant, email, display_name, password_hash, disabled, created_at "
+        "FROM users WHERE name = ?1");
+    if (!stmt) return stmt.error();
+    std::optional<User> user;
+    {
+      Query q(*stmt);
+      q.text(1, name);
+      const int rc = q.step();
+      if (rc == SQLITE_DONE) return std::optional<User>();
+      if (rc != SQLITE_ROW) return io_error(d.db, "find user");
+      user = read_user(q);
+    }
+    auto groups = d.prepare("SELECT grp FROM user_groups WHERE user = ?1 ORDER BY grp");
+    if (!groups) return groups.error();
+    Query q(*groups);
+    q.text(1, name);
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) user->groups.push_back(q.column_text(0));
+    if (rc != SQLITE_DONE) return io_error(d.db, "find user groups");
+    return user;
+  });
+}
+
+Result<std::vector<User>> SqliteStore::list_users() {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  return d.read([&]() -> Result<std::vector<User>> {
+    auto stmt = d.prepare(
+        "SELECT name, tenant, email, display_name, password_hash, disabled, created_at "
+        "FROM users ORDER BY name");
+    if (!stmt) return stmt.error();
+    std::vector<User> users;
+    std::map<std::string, std::size_t, std::less<>> index;
+    {
+      Query q(*stmt);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        users.push_back(read_user(q));
+        index.emplace(users.back().name, users.size() - 1);
+      }
+      if (rc != SQLITE_DONE) return io_error(d.db, "list users");
+    }
+    auto groups = d.prepare("SELECT user, grp FROM user_groups ORDER BY user, grp");
+    if (!groups) return groups.error();
+    Query q(*groups);
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+      if (auto it = index.find(q.column_text(0)); it != index.end())
+        users[it->second].groups.push_back(q.column_text(1));
+    }
+    if (rc != SQLITE_DONE) return io_error(d.db, "list user groups");
+    return users;
+  });
+}
+
+Status SqliteStore::set_password_hash(const std::string& name, const std::string& hash) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare("UPDATE users SET password_hash = ?2 WHERE name = ?1");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.text(1, name).text(2, hash);
+  if (q.step() != SQLITE_DONE) return io_error(d.db, "set password");
+  if (sqlite3_changes(d.db) == 0) return make_error("store.not_found", "no user '" + name + "'");
+  return Ok{};
+}
+
+Status SqliteStore::set_disabled(const std::string& name, bool disabled) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare("UPDATE users SET disabled = ?2 WHERE name = ?1");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.text(1, name).int64(2, disabled ? 1 : 0);
+  if (q.step() != SQLITE_DONE) return io_error(d.db, "set disabled");
+  if (sqlite3_changes(d.db) == 0) return make_error("store.not_found", "no user '" + name + "'");
+  return Ok{};
+}
+
+// --- sessions --------------------------------------------------------------------
+// Single-statement writes run as their own transaction, which takes the write lock
+// when the statement starts, as BEGIN IMMEDIATE would.
+
+Status SqliteStore::create_session(const SessionRecord& r) {
+  auto groups = join_groups(r.groups);
+  if (!groups) return groups.error();
+  const std::string key = session_key(r.id);
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare(
+      "INSERT INTO sessions (id_hash, user, email, display_name, group_list, real_party, "
+      "effective_party, source, created_at, last_seen) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.blob(1, key.data(), key.size())
+      .text(2, r.user)
+      .text(3, r.email)
+      .text(4, r.display_name)
+      .text(5, *groups)
+      .text(6, r.real_party)
+      .text(7, r.effective_party)
+      .text(8, r.source)
+      .int64(9, r.created_at)
+      .int64(10, r.last_seen);
+  if (q.step() != SQLITE_DONE) {
+    if (is_unique_violation(d.db)) return make_error("store.exists", "session already exists");
+    return io_error(d.db, "create session");
+  }
+  return Ok{};
+}
+
+Result<std::optional<SessionRecord>> SqliteStore::find_session(const std::string& id) {
+  const std::string key = session_key(id);
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare(
+      "SELECT user, email, display_name, group_list, real_party, effective_party, source, "
+      "created_at, last_seen FROM sessions WHERE id_hash = ?1");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.blob(1, key.data(), key.size());
+  const int rc = q.step();
+  if (rc == SQLITE_DONE) return std::optional<SessionRecord>();
+  if (rc != SQLITE_ROW) return io_error(d.db, "find session");
+  SessionRecord r;
+  r.id = id;
+  r.user = q.column_text(0);
+  r.email = q.column_text(1);
+  r.display_name = q.column_text(2);
+  r.groups = split_groups(q.column_text(3));
+  r.real_party = q.column_text(4);
+  r.effective_party = q.column_text(5);
+  r.source = q.column_text(6);
+  r.created_at = q.column_int64(7);
+  r.last_seen = q.column_int64(8);
+  return std::optional<SessionRecord>(std::move(r));
+}
+
+Status SqliteStore::touch_session(const std::string& id, std::int64_t last_seen) {
+  const std::string key = session_key(id);
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  // Concurrent requests may touch out of order; last_seen never moves back.
+  auto stmt = d.prepare("UPDATE sessions SET last_seen = MAX(last_seen, ?2) WHERE id_hash = ?1");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.blob(1, key.data(), key.size()).int64(2, last_seen);
+  if (q.step() != SQLITE_DONE) return io_error(d.db, "touch session");
+  if (sqlite3_changes(d.db) == 0) return make_error("store.not_found", "no such session");
+  return Ok{};
+}
+
+Status SqliteStore::delete_session(const std::string& id) {
+  const std::string key = session_key(id);
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare("DELETE FROM sessions WHERE id_hash = ?1");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.blob(1, key.data(), key.size());
+  if (q.step() != SQLITE_DONE) return io_error(d.db, "delete session");
+  return Ok{};
+}
+
+Result<std::int64_t> SqliteStore::delete_expired_sessions(std::int64_t created_before,
+                                                         std::int64_t idle_before) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare("DELETE FROM sessions WHERE created_at < ?1 OR last_seen < ?2");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.int64(1, created_before).int64(2, idle_before);
+  if (q.step() != SQLITE_DONE) return io_error(d.db, "delete expired sessions");
+  return static_cast<std::int64_t>(sqlite3_changes(d.db));
+}
+
+Result<std::int64_t> SqliteStore::delete_user_sessions(const std::string& user) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare("DELETE FROM sessions WHERE user = ?1");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.text(1, user);
+  if (q.step() != SQLITE_DONE) return io_error(d.db, "delete user sessions");
+  return static_cast<std::int64_t>(sqlite3_changes(d.db));
+}
+
+// --- key/value -------------------------------------------------------------------
+
+Result<std::optional<std::string>> SqliteStore::get_value(const std::string& key) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare("SELECT value FROM kv WHERE key = ?1");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.text(1, key);
+  const int rc = q.step();
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  if (rc != SQLITE_ROW) return io_error(d.db, "get value");
+  return std::optional<std::string>(q.column_blob(0));
+}
+
+Result<std::string> SqliteStore::put_value_if_absent(const std::string& key,
+                                                     const std::string& value) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  return d.write([&]() -> Result<std::string> {
+    auto insert = d.prepare("INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING");
+    if (!insert) return insert.error();
+    {
+      Query q(*insert);
+      q.text(1, key).blob(2, value.data(), value.size());
+      if (q.step() != SQLITE_DONE) return io_error(d.db, "put value");
+    }
+    auto select = d.prepare("SELECT value FROM kv WHERE key = ?1");
+    if (!select) return select.error();
+    Query q(*select);
+    q.text(1, key);
+    if (q.step() != SQLITE_ROW) return io_error(d.db, "read back value");
+    return q.column_blob(0);
+  });
+}
+
+}  // namespace gatehouse::store

@@ -1,0 +1,946 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace gatehouse::config {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+// A fresh directory under the system temp dir, removed with everything in it at the end.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    path_ =
+        fs::temp_directory_path() / ("gatehouse-config-test-" + std::to_string(::getpid()) + "-" +
+                                     std::to_string(now) + "-" + std::to_string(counter++));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const fs::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  std::string write(const std::string& name, const std::string& content) const {
+    std::string p = file(name);
+    std::ofstream(p, std::ios::binary) << content;
+    return p;
+  }
+
+ private:
+  fs::path path_;
+};
+
+std::vector<std::string> messages(const LoadResult& result) {
+  std::vector<std::string> out;
+  for (const auto& e : result.errors) out.push_back(e.to_string());
+  return out;
+}
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (auto pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size()))
+    text.replace(pos, from.size(), to);
+  return text;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Valid building blocks; each starts with its table header.
+const std::string kServer =
+    "[server]\n"
+    "listen = \"127.0.0.1:8080\"\n"
+    "public_url = \"http://127.0.0.1:8080\"\n";
+const std::string kStore =
+    "[store]\n"
+    "path = \"/tmp/gatehouse-test.db\"\n";
+const std::string kDirectory =
+    "[[directory]]\n"
+    "name = \"local\"\n"
+    "kind = \"local\"\n";
+const std::string kRoute =
+    "[[route]]\n"
+    "path_prefix = \"/\"\n"
+    "upstream = \"http://127.0.0.1:9000\"\n";
+
+// Documents whose first lines are the section under test, followed by valid remainders,
+// so that the line numbers in the expectations count from the case's own text.
+std::string with_server(const std::string& body) {
+  return "[server]\n" + body + kStore + kDirectory + kRoute;
+}
+std::string with_store(const std::string& body) {
+  return "[store]\n" + body + kServer + kDirectory + kRoute;
+}
+std::string with_keys(const std::string& body) {
+  return "[keys]\n" + body + kServer + kStore + kDirectory + kRoute;
+}
+std::string with_session(const std::string& body) {
+  return "[session]\n" + body + kServer + kStore + kDirectory + kRoute;
+}
+std::string with_directories(const std::string& text) { return text + kServer + kStore + kRoute; }
+std::string with_routes(const std::string& text) { return text + kServer + kStore + kDirectory; }
+std::string with_all(const std::string& text) {
+  return text + kServer + kStore + kDirectory + kRoute;
+}
+
+const std::string kListenAndUrl =
+    "listen = \"127.0.0.1:8080\"\n"
+    "public_url = \"http://127.0.0.1:8080\"\n";  // lines 2 and 3 of with_server()
+
+// ---------------------------------------------------------------------------------------
+// Durations
+
+struct DurationCase {
+  const char* text;
+  std::optional<long long> seconds;
+};
+
+class ParseDuration : public testing::TestWithParam<DurationCase> {};
+
+TEST_P(ParseDuration, AcceptsIntegerWithOneLowerCaseUnitAndRejectsEverythingElse) {
+  const auto& c = GetParam();
+  auto d = parse_duration(c.text);
+  if (c.seconds) {
+    ASSERT_TRUE(d.has_value()) << c.text;
+    EXPECT_EQ(d->count(), *c.seconds) << c.text;
+  } else {
+    EXPECT_FALSE(d.has_value()) << c.text << " parsed as " << d->count();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ParseDuration,
+    testing::Values(DurationCase{"90s", 90}, DurationCase{"15m", 900}, DurationCase{"12h", 43200},
+                    DurationCase{"7d", 604800}, DurationCase{"0s", 0}, DurationCase{"0d", 0},
+                    DurationCase{"1s", 1}, DurationCase{"007m", 420},
+                    DurationCase{"106751991167300d", 9223372036854720000},
+                    DurationCase{"", std::nullopt}, DurationCase{"15", std::nullopt},
+                    DurationCase{"m", std::nullopt}, DurationCase{"s", std::nullopt},
+                    DurationCase{"-5m", std::nullopt}, DurationCase{"+5m", std::nullopt},
+                    DurationCase{"1.5h", std::nullopt}, DurationCase{"15 m", std::nullopt},
+                    DurationCase{" 15m", std::nullopt}, DurationCase{"15m ", std::nullopt},
+                    DurationCase{"15M", std::nullopt}, DurationCase{"15H", std::nullopt},
+                    DurationCase{"15ms", std::nullopt}, DurationCase{"1h30m", std::nullopt},
+                    DurationCase{"15w", std::nullopt}, DurationCase{"0x10s", std::nullopt},
+                    DurationCase{"99999999999999999999d", std::nullopt},
+                    DurationCase{"106751991167301d", std::nullopt},
+                    DurationCase{"9223372036854775808s", std::nullopt}));
+
+struct FormatCase {
+  long long seconds;
+  const char* text;
+};
+
+class FormatDuration : public testing::TestWithParam<FormatCase> {};
+
+TEST_P(FormatDuration, PicksTheLargestExactUnitAndRoundTrips) {
+  const auto& c = GetParam();
+  EXPECT_EQ(format_duration(Seconds(c.seconds)), c.text);
+  EXPECT_EQ(parse_duration(c.text), Seconds(c.seconds));
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, FormatDuration,
+                         testing::Values(FormatCase{0, "0s"}, FormatCase{1, "1s"},
+                                         FormatCase{90, "90s"}, FormatCase{60, "1m"},
+                                         FormatCase{900, "15m"}, FormatCase{5400, "90m"},
+                                         FormatCase{3600, "1h"}, FormatCase{43200, "12h"},
+                                         FormatCase{86400, "1d"}, FormatCase{90000, "25h"},
+                                         FormatCase{604800, "7d"}, FormatCase{86401, "86401s"}));
+
+// ---------------------------------------------------------------------------------------
+// URLs
+
+struct UrlCase {
+  const char* text;
+  bool ok;
+  const char* scheme = "";
+  const char* host = "";
+  int port = 0;
+  const char* path = "";
+  const char* origin = "";
+};
+
+class ParseUrl : public testing::TestWithParam<UrlCase> {};
+
+TEST_P(ParseUrl, SplitsAbsoluteHttpUrlsAndRejectsEverythingElse) {
+  const auto& c = GetParam();
+  auto url = Url::parse(c.text);
+  if (!c.ok) {
+    EXPECT_FALSE(url.has_value()) << c.text << " parsed with host " << url->host;
+    return;
+  }
+  ASSERT_TRUE(url.has_value()) << c.text;
+  EXPECT_EQ(url->scheme, c.scheme);
+  EXPECT_EQ(url->host, c.host);
+  EXPECT_EQ(url->port, c.port);
+  EXPECT_EQ(url->path, c.path);
+  EXPECT_EQ(url->origin(), c.origin);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ParseUrl,
+    testing::Values(
+        UrlCase{"http://127.0.0.1:9000", true, "http", "127.0.0.1", 9000, "",
+                "http://127.0.0.1:9000"},
+        UrlCase{"http://example.org", true, "http", "example.org", 80, "", "http://example.org"},
+        UrlCase{"http://example.org:80/", true, "http", "example.org", 80, "/",
+                "http://example.org"},
+        UrlCase{"https://example.org:443/a/b", true, "https", "example.org", 443, "/a/b",
+                "https://example.org"},
+        UrlCase{"https://example.org:8443", true, "https", "example.org", 8443, "",
+                "https://example.org:8443"},
+        UrlCase{"http://example.org:443", true, "http", "example.org", 443, "",
+                "http://example.org:443"},
+        UrlCase{"https://Example.ORG/App", true, "https", "example.org", 443, "/App",
+                "https://example.org"},
+        UrlCase{"http://[::1]:8080/x", true, "http", "::1", 8080, "/x", "http://[::1]:8080"},
+        UrlCase{"http://[2001:db8::1]", true, "http", "2001:db8::1", 80, "",
+                "http://[2001:db8::1]"},
+        UrlCase{"http://app_1.internal-net:65535/%41b;c=d", true, "http", "app_1.internal-net",
+                65535, "/%41b;c=d", "http://app_1.internal-net:65535"},
+        UrlCase{"ftp://example.org", false}, UrlCase{"HTTP://example.org", false},
+        UrlCase{"Https://example.org", false}, UrlCase{"example.org", false},
+        UrlCase{"http:/example.org", false}, UrlCase{"http://", false},
+        UrlCase{"http:///path", false}, UrlCase{"http://:8080", false},
+        UrlCase{"http://user@example.org", false}, UrlCase{"http://u:p@example.org/", false},
+        UrlCase{"http://example.org/?q=1", false}, UrlCase{"http://example.org/#top", false},
+        UrlCase{"http://example.org?q", false}, UrlCase{"http://exa mple.org", false},
+        UrlCase{"http://example.org/a b", false}, UrlCase{" http://example.org", false},
+        UrlCase{"http://example.org/\x01", false}, UrlCase{"http://example.org:0", false},
+        UrlCase{"http://example.org:65536", false}, UrlCase{"http://example.org:", false},
+        UrlCase{"http://example.org:http", false}, UrlCase{"http://example.org:-1", false},
+        UrlCase{"http://[::1", false}, UrlCase{"http://[127.0.0.1]", false},
+        UrlCase{"http://[::1]x", false}, UrlCase{"http://::1:8080", false},
+        UrlCase{"http://999.1.1.1", false}, UrlCase{"http://example.org/%zz", false},
+        UrlCase{"http://example.org/%4", false}, UrlCase{"http://example.org/a\\b", false},
+        UrlCase{"http://exam*ple.org", false}));
+
+// ---------------------------------------------------------------------------------------
+// Listen addresses
+
+struct ListenCase {
+  const char* text;
+  bool ok;
+  const char* host = "";
+  int port = 0;
+};
+
+class ParseListenAddress : public testing::TestWithParam<ListenCase> {};
+
+TEST_P(ParseListenAddress, AcceptsIpLiteralAndPortOnly) {
+  const auto& c = GetParam();
+  auto a = ListenAddress::parse(c.text);
+  if (!c.ok) {
+    EXPECT_FALSE(a.has_value()) << c.text << " parsed as " << a->host << " " << a->port;
+    return;
+  }
+  ASSERT_TRUE(a.has_value()) << c.text;
+  EXPECT_EQ(a->host, c.host);
+  EXPECT_EQ(a->port, c.port);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ParseListenAddress,
+    testing::Values(ListenCase{"127.0.0.1:8080", true, "127.0.0.1", 8080},
+                    ListenCase{"[::1]:8443", true, "::1", 8443},
+                    ListenCase{":8080", true, "0.0.0.0", 8080},
+                    ListenCase{"0.0.0.0:0", true, "0.0.0.0", 0},
+                    ListenCase{"[::]:65535", true, "::", 65535},
+                    ListenCase{"10.1.2.3:443", true, "10.1.2.3", 443}, ListenCase{"", false},
+                    ListenCase{"127.0.0.1", false}, ListenCase{"127.0.0.1:", false},
+                    ListenCase{":", false}, ListenCase{"localhost:8080", false},
+                    ListenCase{"::1:8080", false}, ListenCase{"[::1]", false},
+                    ListenCase{"[::1]8080", false}, ListenCase{"[127.0.0.1]:8080", false},
+                    ListenCase{"127.0.0.1:65536", false}, ListenCase{"127.0.0.1:-1", false},
+                    ListenCase{"127.0.0.1:80x", false}, ListenCase{"127.0.0.1: 80", false},
+                    ListenCase{"256.0.0.1:80", false}, ListenCase{"[::1:8080", false}));
+
+// ---------------------------------------------------------------------------------------
+// Small pieces
+
+TEST(RouteId, IsHostFollowedByPathPrefix) {
+  RouteConfig r;
+  r.path_prefix = "/app";
+  EXPECT_EQ(r.id(), "/app");
+  r.host = "example.org";
+  EXPECT_EQ(r.id(), "example.org/app");
+}
+
+TEST(ConfigErrorToString, IsFileColonLineColonMessage) {
+  ConfigError e{"/etc/gatehouse/gatehouse.toml", 12, "something is wrong"};
+  EXPECT_EQ(e.to_string(), "/etc/gatehouse/gatehouse.toml:12: something is wrong");
+}
+
+// ---------------------------------------------------------------------------------------
+// Valid configurations
+
+TEST(ParseConfig, MinimalConfigGetsDefaults) {
+  auto result = parse_config(with_all(""), "test.toml");
+  ASSERT_EQ(messages(result), std::vector<std::string>{});
+  ASSERT_TRUE(result.config);
+  const Config& c = *result.config;
+  EXPECT_EQ(c.file, "test.toml");
+  EXPECT_EQ(c.server.listen.host, "127.0.0.1");
+  EXPECT_EQ(c.server.listen.port, 8080);
+  EXPECT_EQ(c.server.public_url.origin(), "http://127.0.0.1:8080");
+  EXPECT_TRUE(c.server.tls_cert_file.empty());
+  EXPECT_TRUE(c.server.trusted_proxies.empty());
+  EXPECT_EQ(c.server.upstream_connect_timeout, 5s);
+  EXPECT_EQ(c.server.upstream_timeout, 60s);
+  EXPECT_EQ(c.server.shutdown_timeout, 10s);
+  EXPECT_EQ(c.server.max_body_bytes, 1ull << 30);
+  EXPECT_EQ(c.server.max_header_bytes, 16384u);
+  EXPECT_EQ(c.server.threads, 0u);
+  EXPECT_EQ(c.store.backend, "sqlite");
+  EXPECT_EQ(c.store.path, "/tmp/gatehouse-test.db");
+  EXPECT_EQ(c.keys.master_key_file, "");
+  EXPECT_EQ(c.session.cookie_name, "gatehouse_session");
+  EXPECT_EQ(c.session.idle_timeout, 30min);
+  EXPECT_EQ(c.session.absolute_timeout, 12h);
+  EXPECT_EQ(c.session.assertion_ttl, 120s);
+  ASSERT_EQ(c.directories.size(), 1u);
+  EXPECT_EQ(c.directories[0].name, "local");
+  EXPECT_EQ(c.directories[0].kind, DirectoryKind::local);
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_EQ(c.routes[0].host, "");
+  EXPECT_EQ(c.routes[0].path_prefix, "/");
+  EXPECT_FALSE(c.routes[0].is_public);
+  EXPECT_TRUE(c.routes[0].allow_groups.empty());
+}
+
+TEST(LoadConfig, FullConfigIsLoadedWithEveryValue) {
+  TempDir dir;
+  std::string cert = dir.write("cert.pem", "cert");
+  std::string key = dir.write("key.pem", "key");
+  std::string master = dir.file("master.key");  // does not exist yet: fine
+  std::string text =
+      "# full example\n"
+      "[server]\n"
+      "listen = \"[::1]:8443\"\n"
+      "public_url = \"https://SSO.example.org/\"\n"
+      "tls_cert_file = \"" +
+      cert +
+      "\"\n"
+      "tls_key_file = \"" +
+      key +
+      "\"\n"
+      "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1/128\"]\n"
+      "upstream_connect_timeout = \"2s\"\n"
+      "upstream_timeout = \"2m\"\n"
+      "shutdown_timeout = \"30s\"\n"
+      "max_body_bytes = 1048576\n"
+      "max_header_bytes = 1024\n"
+      "threads = 256\n"
+      "\n"
+      "[store]\n"
+      "backend = \"sqlite\"\n"
+      "path = \"" +
+      dir.file("gatehouse.db") +
+      "\"\n"
+      "\n"
+      "[keys]\n"
+      "master_key_file = \"" +
+      master +
+      "\"\n"
+      "\n"
+      "[session]\n"
+      "cookie_name = \"__Host-gh\"\n"
+      "idle_timeout = \"12h\"\n"
+      "absolute_timeout = \"12h\"\n"
+      "assertion_ttl = \"1h\"\n"
+      "\n"
+      "[[directory]]\n"
+      "name = \"local\"\n"
+      "kind = \"local\"\n"
+      "\n"
+      "[[directory]]\n"
+      "name = \"staff-2\"\n"
+      "kind = \"local\"\n"
+      "\n"
+      "[[route]]\n"
+      "host = \"App.Example.org\"\n"
+      "path_prefix = \"/api/\"\n"
+      "upstream = \"http://10.0.0.5:8080/base\"\n"
+      "allow_groups = [\"admins\", \"devs\"]\n"
+      "\n"
+      "[[route]]\n"
+      "path_prefix = \"/public\"\n"
+      "upstream = \"http://127.0.0.1:9000\"\n"
+      "public = true\n"
+      "allow_groups = []\n";
+  std::string path = dir.write("gatehouse.toml", text);
+
+  auto result = load_config(path);
+  ASSERT_EQ(messages(result), std::vector<std::string>{});
+  ASSERT_TRUE(result.config);
+  const Config& c = *result.config;
+  EXPECT_EQ(c.file, path);
+  EXPECT_EQ(c.server.listen.host, "::1");
+  EXPECT_EQ(c.server.listen.port, 8443);
+  EXPECT_EQ(c.server.public_url.scheme, "https");
+  EXPECT_EQ(c.server.public_url.host, "sso.example.org");
+  EXPECT_EQ(c.server.public_url.path, "");
+  EXPECT_EQ(c.server.public_url.origin(), "https://sso.example.org");
+  EXPECT_EQ(c.server.tls_cert_file, cert);
+  EXPECT_EQ(c.server.tls_key_file, key);
+  ASSERT_EQ(c.server.trusted_proxies.size(), 3u);
+  EXPECT_EQ(c.server.trusted_proxies[0].to_string(), "127.0.0.1/32");
+  EXPECT_EQ(c.server.trusted_proxies[1].to_string(), "10.0.0.0/8");
+  EXPECT_EQ(c.server.trusted_proxies[2].to_string(), "::1/128");
+  EXPECT_EQ(c.server.upstream_connect_timeout, 2s);
+  EXPECT_EQ(c.server.upstream_timeout, 120s);
+  EXPECT_EQ(c.server.shutdown_timeout, 30s);
+  EXPECT_EQ(c.server.max_body_bytes, 1048576u);
+  EXPECT_EQ(c.server.max_header_bytes, 1024u);
+  EXPECT_EQ(c.server.threads, 256u);
+  EXPECT_EQ(c.store.backend, "sqlite");
+  EXPECT_EQ(c.store.path, dir.file("gatehouse.db"));
+  EXPECT_EQ(c.keys.master_key_file, master);
+  EXPECT_EQ(c.session.cookie_name, "__Host-gh");
+  EXPECT_EQ(c.session.idle_timeout, 12h);
+  EXPECT_EQ(c.session.absolute_timeout, 12h);
+  EXPECT_EQ(c.session.assertion_ttl, 1h);
+  ASSERT_EQ(c.directories.size(), 2u);
+  EXPECT_EQ(c.directories[0].name, "local");
+  EXPECT_EQ(c.directories[0].line, 28);
+  EXPECT_EQ(c.directories[1].name, "staff-2");
+  EXPECT_EQ(c.directories[1].line, 32);
+  ASSERT_EQ(c.routes.size(), 2u);
+  EXPECT_EQ(c.routes[0].host, "app.example.org");
+  EXPECT_EQ(c.routes[0].path_prefix, "/api");
+  EXPECT_EQ(c.routes[0].id(), "app.example.org/api");
+  EXPECT_EQ(c.routes[0].upstream.host, "10.0.0.5");
+  EXPECT_EQ(c.routes[0].upstream.port, 8080);
+  EXPECT_EQ(c.routes[0].upstream.path, "/base");
+  EXPECT_FALSE(c.routes[0].is_public);
+  EXPECT_EQ(c.routes[0].allow_groups, (std::vector<std::string>{"admins", "devs"}));
+  EXPECT_EQ(c.routes[0].line, 36);
+  EXPECT_EQ(c.routes[1].host, "");
+  EXPECT_EQ(c.routes[1].path_prefix, "/public");
+  EXPECT_TRUE(c.routes[1].is_public);
+  EXPECT_EQ(c.routes[1].line, 42);
+}
+
+TEST(ParseConfig, PathPrefixLosesTrailingSlashesButRootStaysSlash) {
+  auto result = parse_config(
+      with_routes("[[route]]\npath_prefix = \"/app//\"\nupstream = \"http://127.0.0.1:1\"\n"
+                  "[[route]]\npath_prefix = \"//\"\nupstream = \"http://127.0.0.1:2\"\n"),
+      "test.toml");
+  ASSERT_EQ(messages(result), std::vector<std::string>{});
+  ASSERT_EQ(result.config->routes.size(), 2u);
+  EXPECT_EQ(result.config->routes[0].path_prefix, "/app");
+  EXPECT_EQ(result.config->routes[1].path_prefix, "/");
+}
+
+TEST(ParseConfig, EmptyMasterKeyFileMeansCredentialsDirectory) {
+  auto result = parse_config(with_keys("master_key_file = \"\"\n"), "test.toml");
+  ASSERT_EQ(messages(result), std::vector<std::string>{});
+  EXPECT_EQ(result.config->keys.master_key_file, "");
+}
+
+TEST(ParseConfig, MasterKeyFileInCurrentDirectoryNeedsNoParentCheck) {
+  auto result = parse_config(with_keys("master_key_file = \"master.key\"\n"), "test.toml");
+  ASSERT_EQ(messages(result), std::vector<std::string>{});
+  EXPECT_EQ(result.config->keys.master_key_file, "master.key");
+}
+
+TEST(LoadConfig, ExampleFileIsValidOnceItsPathsExist) {
+  // tests/unit/config/config_test.cc -> repository root -> config/gatehouse.example.toml
+  fs::path root = fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path();
+  std::string example = (root / "config" / "gatehouse.example.toml").string();
+  std::string text = read_file(example);
+  ASSERT_FALSE(text.empty()) << example;
+  ASSERT_NE(text.find("/var/lib/gatehouse/gatehouse.db"), std::string::npos);
+  ASSERT_NE(text.find("/etc/gatehouse/master.key"), std::string::npos);
+  TempDir dir;
+  text = replace_all(text, "/var/lib/gatehouse/gatehouse.db", dir.file("gatehouse.db"));
+  text = replace_all(text, "/etc/gatehouse/master.key", dir.file("master.key"));
+  auto result = load_config(dir.write("gatehouse.toml", text));
+  ASSERT_EQ(messages(result), std::vector<std::string>{});
+  const Config& c = *result.config;
+  EXPECT_EQ(c.store.backend, "sqlite");
+  EXPECT_EQ(c.keys.master_key_file, dir.file("master.key"));
+  ASSERT_EQ(c.directories.size(), 1u);
+  EXPECT_EQ(c.directories[0].name, "local");
+  EXPECT_EQ(c.directories[0].kind, DirectoryKind::local);
+  ASSERT_EQ(c.routes.size(), 2u);
+  EXPECT_EQ(c.routes[0].path_prefix, "/public");
+  EXPECT_TRUE(c.routes[0].is_public);
+  EXPECT_EQ(c.routes[1].path_prefix, "/");
+  EXPECT_FALSE(c.routes[1].is_public);
+  EXPECT_EQ(c.routes[1].upstream.origin(), "http://127.0.0.1:9000");
+}
+
+// ---------------------------------------------------------------------------------------
+// Every error, with its exact text and line
+
+struct ErrorCase {
+  const char* name;
+  std::string text;
+  std::vector<std::string> expected;
+};
+
+class ConfigErrors : public testing::TestWithParam<ErrorCase> {};
+
+TEST_P(ConfigErrors, AreReportedAsFileLineMessage) {
+  const auto& c = GetParam();
+  auto result = parse_config(c.text, "test.toml");
+  EXPECT_EQ(messages(result), c.expected) << c.text;
+  EXPECT_FALSE(result.config);
+}
+
+std::string error_case_name(const testing::TestParamInfo<ErrorCase>& info) {
+  return info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Server, ConfigErrors,
+    testing::Values(
+        ErrorCase{"UnknownKey",
+                  with_server(kListenAndUrl + "listn = \"x\"\n"),
+                  {"test.toml:4: unknown key \"listn\" in [server]"}},
+        ErrorCase{"ListenNotAString",
+                  with_server("listen = 8080\npublic_url = \"http://127.0.0.1:8080\"\n"),
+                  {"test.toml:2: [server] listen: expected a string, got integer"}},
+        ErrorCase{"ListenHostName",
+                  with_server("listen = \"localhost:8080\"\npublic_url = \"http://x\"\n"),
+                  {"test.toml:2: [server] listen: \"localhost:8080\" is not an IP address and "
+                   "port (write 127.0.0.1:8080, [::1]:8443 or :8080)"}},
+        ErrorCase{"ListenMissing",
+                  with_server("public_url = \"http://127.0.0.1:8080\"\n"),
+                  {"test.toml:1: [server] listen: missing"}},
+        ErrorCase{"PublicUrlMissing",
+                  with_server("listen = \"127.0.0.1:8080\"\n"),
+                  {"test.toml:1: [server] public_url: missing"}},
+        ErrorCase{
+            "ServerTableAbsent",
+            kStore + kDirectory + kRoute,
+            {"test.toml:1: [server] listen: missing", "test.toml:1: [server] public_url: missing"}},
+        ErrorCase{"PublicUrlNotHttp",
+                  with_server("listen = \"127.0.0.1:8080\"\npublic_url = \"ftp://x\"\n"),
+                  {"test.toml:3: [server] public_url: \"ftp://x\" is not an http:// or https:// "
+                   "URL"}},
+        ErrorCase{"PublicUrlWithPath",
+                  with_server("listen = \"127.0.0.1:8080\"\n"
+                              "public_url = \"https://sso.example.org/gate\"\n"),
+                  {"test.toml:3: [server] public_url: \"https://sso.example.org/gate\" has a "
+                   "path; gatehouse must be served at the root of its host (write "
+                   "https://sso.example.org)"}},
+        ErrorCase{"PublicUrlWithQuery",
+                  with_server("listen = \"127.0.0.1:8080\"\n"
+                              "public_url = \"http://x/?a=1\"\n"),
+                  {"test.toml:3: [server] public_url: \"http://x/?a=1\" is not an http:// or "
+                   "https:// URL"}},
+        ErrorCase{"TlsCertWithoutKey",
+                  with_server(kListenAndUrl + "tls_cert_file = \"/etc/ssl/cert.pem\"\n"),
+                  {"test.toml:4: [server] tls_cert_file: is set but tls_key_file is not (give "
+                   "both or neither)"}},
+        ErrorCase{"TlsKeyWithoutCert",
+                  with_server(kListenAndUrl + "tls_key_file = \"/etc/ssl/key.pem\"\n"),
+                  {"test.toml:4: [server] tls_key_file: is set but tls_cert_file is not (give "
+                   "both or neither)"}},
+        ErrorCase{
+            "TlsFilesMissing",
+            with_server(kListenAndUrl + "tls_cert_file = \"/nonexistent-gatehouse-test/cert.pem\"\n"
+                                        "tls_key_file = \"/nonexistent-gatehouse-test/key.pem\"\n"),
+            {"test.toml:4: [server] tls_cert_file: missing file "
+             "\"/nonexistent-gatehouse-test/cert.pem\"",
+             "test.toml:5: [server] tls_key_file: missing file "
+             "\"/nonexistent-gatehouse-test/key.pem\""}},
+        ErrorCase{"TlsFileIsDirectory",
+                  with_server(kListenAndUrl + "tls_cert_file = \"/\"\ntls_key_file = \"/\"\n"),
+                  {"test.toml:4: [server] tls_cert_file: \"/\" is a directory, not a file",
+                   "test.toml:5: [server] tls_key_file: \"/\" is a directory, not a file"}},
+        ErrorCase{
+            "TrustedProxyBadPrefix",
+            with_server(kListenAndUrl + "trusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n"),
+            {"test.toml:4: [server] trusted_proxies: \"10.0.0.0/33\" is not an IP address "
+             "or CIDR network"}},
+        ErrorCase{"TrustedProxyLineOfElement",
+                  with_server(kListenAndUrl +
+                              "trusted_proxies = [\n  \"10.0.0.0/8\",\n  \"proxy.local\",\n]\n"),
+                  {"test.toml:6: [server] trusted_proxies: \"proxy.local\" is not an IP address "
+                   "or CIDR network"}},
+        ErrorCase{"TrustedProxiesNotAnArray",
+                  with_server(kListenAndUrl + "trusted_proxies = \"10.0.0.0/8\"\n"),
+                  {"test.toml:4: [server] trusted_proxies: expected an array of strings, got "
+                   "string"}},
+        ErrorCase{"TrustedProxyNotAString",
+                  with_server(kListenAndUrl + "trusted_proxies = [\"::1\", 10]\n"),
+                  {"test.toml:4: [server] trusted_proxies[1]: expected a string, got integer"}},
+        ErrorCase{"UpstreamTimeoutZero",
+                  with_server(kListenAndUrl + "upstream_timeout = \"0s\"\n"),
+                  {"test.toml:4: [server] upstream_timeout: must be at least 1s, got 0s"}},
+        ErrorCase{"ConnectTimeoutNotADuration",
+                  with_server(kListenAndUrl + "upstream_connect_timeout = \"5 s\"\n"),
+                  {"test.toml:4: [server] upstream_connect_timeout: \"5 s\" is not a duration "
+                   "(write 90s, 15m, 12h or 7d)"}},
+        ErrorCase{"ShutdownTimeoutInteger",
+                  with_server(kListenAndUrl + "shutdown_timeout = 10\n"),
+                  {"test.toml:4: [server] shutdown_timeout: expected a duration string such as "
+                   "\"15m\", got integer"}},
+        ErrorCase{"MaxBodyBytesZero",
+                  with_server(kListenAndUrl + "max_body_bytes = 0\n"),
+                  {"test.toml:4: [server] max_body_bytes: must be at least 1, got 0"}},
+        ErrorCase{"MaxBodyBytesString",
+                  with_server(kListenAndUrl + "max_body_bytes = \"1M\"\n"),
+                  {"test.toml:4: [server] max_body_bytes: expected an integer, got string"}},
+        ErrorCase{"MaxHeaderBytesTooSmall",
+                  with_server(kListenAndUrl + "max_header_bytes = 1023\n"),
+                  {"test.toml:4: [server] max_header_bytes: must be between 1024 and 1048576, "
+                   "got 1023"}},
+        ErrorCase{"MaxHeaderBytesTooLarge",
+                  with_server(kListenAndUrl + "max_header_bytes = 1048577\n"),
+                  {"test.toml:4: [server] max_header_bytes: must be between 1024 and 1048576, "
+                   "got 1048577"}},
+        ErrorCase{"ThreadsTooMany",
+                  with_server(kListenAndUrl + "threads = 257\n"),
+                  {"test.toml:4: [server] threads: must be between 0 and 256, got 257"}},
+        ErrorCase{"ThreadsNegative",
+                  with_server(kListenAndUrl + "threads = -1\n"),
+                  {"test.toml:4: [server] threads: must be between 0 and 256, got -1"}},
+        ErrorCase{"ThreadsFloat",
+                  with_server(kListenAndUrl + "threads = 1.5\n"),
+                  {"test.toml:4: [server] threads: expected an integer, got float"}}),
+    error_case_name);
+
+INSTANTIATE_TEST_SUITE_P(
+    Store, ConfigErrors,
+    testing::Values(
+        ErrorCase{"PostgresqlNotYet",
+                  with_store("backend = \"postgresql\"\npath = \"x\"\n"),
+                  {"test.toml:2: [store] backend \"postgresql\" is not supported by this build "
+                   "yet"}},
+        ErrorCase{"UnknownBackend",
+                  with_store("backend = \"mysql\"\npath = \"x\"\n"),
+                  {"test.toml:2: [store] backend \"mysql\" is not one of sqlite, postgresql"}},
+        ErrorCase{"BackendNotAString",
+                  with_store("backend = true\npath = \"x\"\n"),
+                  {"test.toml:2: [store] backend: expected a string, got boolean"}},
+        ErrorCase{"PathMissing",
+                  with_store("backend = \"sqlite\"\n"),
+                  {"test.toml:1: [store] path: missing"}},
+        ErrorCase{"PathEmpty",
+                  with_store("path = \"\"\n"),
+                  {"test.toml:2: [store] path: must not be empty"}},
+        ErrorCase{
+            "TableAbsent", kServer + kDirectory + kRoute, {"test.toml:1: [store] path: missing"}},
+        ErrorCase{"UnknownKey",
+                  with_store("path = \"x\"\nfile = \"y\"\n"),
+                  {"test.toml:3: unknown key \"file\" in [store]"}}),
+    error_case_name);
+
+INSTANTIATE_TEST_SUITE_P(
+    Keys, ConfigErrors,
+    testing::Values(
+        ErrorCase{"MasterKeyDirectoryMissing",
+                  with_keys("master_key_file = \"/nonexistent-gatehouse-test/master.key\"\n"),
+                  {"test.toml:2: [keys] master_key_file: missing directory "
+                   "\"/nonexistent-gatehouse-test\""}},
+        ErrorCase{"MasterKeyFileIsADirectory",
+                  with_keys("master_key_file = \"/\"\n"),
+                  {"test.toml:2: [keys] master_key_file: \"/\" is a directory, not a file"}},
+        ErrorCase{"MasterKeyFileNotAString",
+                  with_keys("master_key_file = [\"a\"]\n"),
+                  {"test.toml:2: [keys] master_key_file: expected a string, got array"}},
+        ErrorCase{"UnknownKey",
+                  with_keys("master_key = \"/x\"\n"),
+                  {"test.toml:2: unknown key \"master_key\" in [keys]"}}),
+    error_case_name);
+
+INSTANTIATE_TEST_SUITE_P(
+    Session, ConfigErrors,
+    testing::Values(
+        ErrorCase{"CookieNameWithSpace",
+                  with_session("cookie_name = \"gh session\"\n"),
+                  {"test.toml:2: [session] cookie_name: \"gh session\" is not a valid cookie "
+                   "name (use letters, digits and !#$%&'*+-.^_`|~)"}},
+        ErrorCase{"CookieNameWithSeparator",
+                  with_session("cookie_name = \"gh=1;\"\n"),
+                  {"test.toml:2: [session] cookie_name: \"gh=1;\" is not a valid cookie name "
+                   "(use letters, digits and !#$%&'*+-.^_`|~)"}},
+        ErrorCase{"CookieNameEmpty",
+                  with_session("cookie_name = \"\"\n"),
+                  {"test.toml:2: [session] cookie_name: \"\" is not a valid cookie name (use "
+                   "letters, digits and !#$%&'*+-.^_`|~)"}},
+        ErrorCase{"IdleTimeoutNotADuration",
+                  with_session("idle_timeout = \"15 minutes\"\n"),
+                  {"test.toml:2: [session] idle_timeout: \"15 minutes\" is not a duration "
+                   "(write 90s, 15m, 12h or 7d)"}},
+        ErrorCase{"IdleTimeoutZero",
+                  with_session("idle_timeout = \"0s\"\n"),
+                  {"test.toml:2: [session] idle_timeout: must be at least 1s, got 0s"}},
+        ErrorCase{"AbsoluteTimeoutZero",
+                  with_session("absolute_timeout = \"0m\"\n"),
+                  {"test.toml:2: [session] absolute_timeout: must be at least 1s, got 0s"}},
+        ErrorCase{"IdleLongerThanAbsolute",
+                  with_session("idle_timeout = \"13h\"\nabsolute_timeout = \"12h\"\n"),
+                  {"test.toml:2: [session] idle_timeout: 13h is longer than absolute_timeout "
+                   "(12h)"}},
+        ErrorCase{"AbsoluteShorterThanDefaultIdle",
+                  with_session("absolute_timeout = \"10m\"\n"),
+                  {"test.toml:2: [session] absolute_timeout: 10m is shorter than idle_timeout "
+                   "(30m)"}},
+        ErrorCase{"AssertionTtlTooShort",
+                  with_session("assertion_ttl = \"9s\"\n"),
+                  {"test.toml:2: [session] assertion_ttl: must be between 10s and 1h, got 9s"}},
+        ErrorCase{"AssertionTtlTooLong",
+                  with_session("assertion_ttl = \"61m\"\n"),
+                  {"test.toml:2: [session] assertion_ttl: must be between 10s and 1h, got 61m"}},
+        ErrorCase{"UnknownKey",
+                  with_session("cookie = \"x\"\n"),
+                  {"test.toml:2: unknown key \"cookie\" in [session]"}}),
+    error_case_name);
+
+INSTANTIATE_TEST_SUITE_P(
+    Directory, ConfigErrors,
+    testing::Values(
+        ErrorCase{"NoneConfigured",
+                  kServer + kStore + kRoute,
+                  {"test.toml:1: no [[directory]] configured"}},
+        ErrorCase{"NameMissing",
+                  with_directories("[[directory]]\nkind = \"local\"\n"),
+                  {"test.toml:1: [directory] name: missing"}},
+        ErrorCase{"KindMissing",
+                  with_directories("[[directory]]\nname = \"local\"\n"),
+                  {"test.toml:1: [directory] kind: missing"}},
+        ErrorCase{"NameInvalid",
+                  with_directories("[[directory]]\nname = \"Corp\"\nkind = \"local\"\n"),
+                  {"test.toml:2: [directory] name: \"Corp\" is not a valid name (use a-z, 0-9, _ "
+                   "and -)"}},
+        ErrorCase{"NameDuplicate",
+                  with_directories("[[directory]]\nname = \"local\"\nkind = \"local\"\n"
+                                   "[[directory]]\nname = \"local\"\nkind = \"local\"\n"),
+                  {"test.toml:5: [directory] name: \"local\" is already used by the "
+                   "[[directory]] at line 1"}},
+        ErrorCase{"LdapNotYet",
+                  with_directories("[[directory]]\nname = \"corp\"\nkind = \"ldap\"\n"
+                                   "uri = [\"ldap://127.0.0.1:3389\"]\n"),
+                  {"test.toml:3: [directory] kind \"ldap\" is not supported by this build yet"}},
+        ErrorCase{"ActiveDirectoryNotYet",
+                  with_directories("[[directory]]\nname = \"ad\"\nkind = \"active_directory\"\n"),
+                  {"test.toml:3: [directory] kind \"active_directory\" is not supported by this "
+                   "build yet"}},
+        ErrorCase{"KindUnknown",
+                  with_directories("[[directory]]\nname = \"corp\"\nkind = \"nis\"\n"),
+                  {"test.toml:3: [directory] kind \"nis\" is not one of local, ldap, "
+                   "active_directory"}},
+        ErrorCase{"LocalWithExtraKey",
+                  with_directories("[[directory]]\nname = \"local\"\nkind = \"local\"\n"
+                                   "uri = \"ldap://x\"\n"),
+                  {"test.toml:4: unknown key \"uri\" in [directory]"}},
+        ErrorCase{"WrittenAsPlainTable",
+                  with_directories("[directory]\nname = \"local\"\nkind = \"local\"\n"),
+                  {"test.toml:1: directory: expected an array of tables (write [[directory]]), "
+                   "got table"}}),
+    error_case_name);
+
+INSTANTIATE_TEST_SUITE_P(
+    Route, ConfigErrors,
+    testing::Values(
+        ErrorCase{"NoneConfigured",
+                  kServer + kStore + kDirectory,
+                  {"test.toml:1: no [[route]] configured"}},
+        ErrorCase{"UpstreamNotHttp",
+                  with_routes("[[route]]\npath_prefix = \"/\"\nupstream = \"ftp://x\"\n"),
+                  {"test.toml:3: [route] upstream: \"ftp://x\" is not an http:// or https:// "
+                   "URL"}},
+        ErrorCase{"UpstreamHttpsNotYet",
+                  with_routes("[[route]]\npath_prefix = \"/\"\n"
+                              "upstream = \"https://127.0.0.1:9443\"\n"),
+                  {"test.toml:3: [route] upstream: \"https://127.0.0.1:9443\" uses https, which "
+                   "is not supported by this build yet"}},
+        ErrorCase{"UpstreamMissing",
+                  with_routes("[[route]]\npath_prefix = \"/\"\n"),
+                  {"test.toml:1: [route] upstream: missing"}},
+        ErrorCase{"PathPrefixMissing",
+                  with_routes("[[route]]\nupstream = \"http://127.0.0.1:9000\"\n"),
+                  {"test.toml:1: [route] path_prefix: missing"}},
+        ErrorCase{"PathPrefixRelative",
+                  with_routes("[[route]]\npath_prefix = \"app\"\n"
+                              "upstream = \"http://127.0.0.1:9000\"\n"),
+                  {"test.toml:2: [route] path_prefix: \"app\" does not start with \"/\""}},
+        ErrorCase{"PathPrefixWithQuery",
+                  with_routes("[[route]]\npath_prefix = \"/app?x\"\n"
+                              "upstream = \"http://127.0.0.1:9000\"\n"),
+                  {"test.toml:2: [route] path_prefix: \"/app?x\" contains a space, \"?\" or "
+                   "\"#\""}},
+        ErrorCase{"HostWithPort",
+                  with_routes("[[route]]\nhost = \"example.org:8080\"\npath_prefix = \"/\"\n"
+                              "upstream = \"http://127.0.0.1:9000\"\n"),
+                  {"test.toml:2: [route] host: \"example.org:8080\" is not a host name (write it "
+                   "without scheme, port or path)"}},
+        ErrorCase{"HostWithPath",
+                  with_routes("[[route]]\nhost = \"example.org/app\"\npath_prefix = \"/\"\n"
+                              "upstream = \"http://127.0.0.1:9000\"\n"),
+                  {"test.toml:2: [route] host: \"example.org/app\" is not a host name (write it "
+                   "without scheme, port or path)"}},
+        ErrorCase{"HostWithSpace",
+                  with_routes("[[route]]\nhost = \"example .org\"\npath_prefix = \"/\"\n"
+                              "upstream = \"http://127.0.0.1:9000\"\n"),
+                  {"test.toml:2: [route] host: \"example .org\" is not a host name (write it "
+                   "without scheme, port or path)"}},
+        ErrorCase{"PublicNotABoolean",
+                  with_routes(kRoute + "public = \"yes\"\n"),
+                  {"test.toml:4: [route] public: expected a boolean (true or false), got "
+                   "string"}},
+        ErrorCase{"AllowGroupsNotAnArray",
+                  with_routes(kRoute + "allow_groups = \"admins\"\n"),
+                  {"test.toml:4: [route] allow_groups: expected an array of strings, got "
+                   "string"}},
+        ErrorCase{"AllowGroupsEmptyName",
+                  with_routes(kRoute + "allow_groups = [\"\"]\n"),
+                  {"test.toml:4: [route] allow_groups: \"\" is not a group name"}},
+        ErrorCase{"PublicWithAllowGroups",
+                  with_routes(kRoute + "public = true\nallow_groups = [\"admins\"]\n"),
+                  {"test.toml:5: [route] allow_groups: a public route admits everyone; remove "
+                   "allow_groups or set public = false"}},
+        ErrorCase{"InjectSecretNotYet",
+                  with_routes(kRoute + "inject_secret = { header = \"Authorization\", secret = "
+                                       "\"api-token\", format = \"Bearer {}\" }\n"),
+                  {"test.toml:4: [route] inject_secret is not supported by this build yet"}},
+        ErrorCase{"Duplicate",
+                  with_routes("[[route]]\nhost = \"Example.org\"\npath_prefix = \"/app/\"\n"
+                              "upstream = \"http://127.0.0.1:1\"\n"
+                              "[[route]]\nhost = \"example.org\"\npath_prefix = \"/app\"\n"
+                              "upstream = \"http://127.0.0.1:2\"\n"),
+                  {"test.toml:5: [route] duplicate route \"example.org/app\" (first defined at "
+                   "line 1)"}},
+        ErrorCase{"UnknownKey",
+                  with_routes(kRoute + "upstream_url = \"http://x\"\n"),
+                  {"test.toml:4: unknown key \"upstream_url\" in [route]"}},
+        ErrorCase{"WrittenAsPlainTable",
+                  with_routes("[route]\npath_prefix = \"/\"\nupstream = \"http://x\"\n"),
+                  {"test.toml:1: route: expected an array of tables (write [[route]]), got "
+                   "table"}}),
+    error_case_name);
+
+INSTANTIATE_TEST_SUITE_P(
+    TopLevel, ConfigErrors,
+    testing::Values(ErrorCase{"LockoutNotYet",
+                              with_all("[lockout]\nmax_failures = 5\nwindow = \"15m\"\n"),
+                              {"test.toml:1: [lockout] is not supported by this build yet"}},
+                    ErrorCase{"OidcNotYetReportedOnce",
+                              with_all("[[oidc]]\nname = \"a\"\n[[oidc]]\nname = \"b\"\n"),
+                              {"test.toml:1: [[oidc]] is not supported by this build yet"}},
+                    ErrorCase{"UnknownTable",
+                              with_all("[servr]\nlisten = \":8080\"\n"),
+                              {"test.toml:1: unknown table [servr]"}},
+                    ErrorCase{"UnknownArrayOfTables",
+                              with_all("[[routes]]\npath_prefix = \"/\"\n"),
+                              {"test.toml:1: unknown table [[routes]]"}},
+                    ErrorCase{"UnknownTopLevelKey",
+                              with_all("debug = true\n"),
+                              {"test.toml:1: unknown key \"debug\" at top level"}},
+                    ErrorCase{
+                        "SectionNotATable",
+                        "server = \"127.0.0.1:8080\"\n" + kStore + kDirectory + kRoute,
+                        {"test.toml:1: server: expected a table (write [server]), got string"}}),
+    error_case_name);
+
+// ---------------------------------------------------------------------------------------
+// Whole-file behaviour
+
+TEST(ParseConfig, CollectsEveryErrorSortedByLine) {
+  // Routes come first in the file but are validated last: the output is still in file
+  // order.
+  std::string text =
+      "[[route]]\n"                               // 1
+      "path_prefix = \"app\"\n"                   // 2
+      "upstream = \"ftp://x\"\n"                  // 3
+      "[server]\n"                                // 4
+      "listen = 8080\n"                           // 5
+      "public_url = \"http://127.0.0.1:8080\"\n"  // 6
+      "trusted_proxies = [\"bad\"]\n"             // 7
+      "color = \"blue\"\n"                        // 8
+      "[session]\n"                               // 9
+      "idle_timeout = \"15 minutes\"\n"           // 10
+      "[lockout]\n"                               // 11
+      "max_failures = 5\n";                       // 12
+  auto result = parse_config(text, "test.toml");
+  EXPECT_FALSE(result.config);
+  EXPECT_EQ(messages(result),
+            (std::vector<std::string>{
+                "test.toml:1: [store] path: missing",
+                "test.toml:1: no [[directory]] configured",
+                "test.toml:2: [route] path_prefix: \"app\" does not start with \"/\"",
+                "test.toml:3: [route] upstream: \"ftp://x\" is not an http:// or https:// URL",
+                "test.toml:5: [server] listen: expected a string, got integer",
+                "test.toml:7: [server] trusted_proxies: \"bad\" is not an IP address or CIDR "
+                "network",
+                "test.toml:8: unknown key \"color\" in [server]",
+                "test.toml:10: [session] idle_timeout: \"15 minutes\" is not a duration (write "
+                "90s, 15m, 12h or 7d)",
+                "test.toml:11: [lockout] is not supported by this build yet",
+            }));
+}
+
+TEST(ParseConfig, SyntaxErrorIsOneErrorAtTheParsersLine) {
+  auto result = parse_config("[server]\nlisten = \"127.0.0.1:8080\"\npublic_url = \n", "test.toml");
+  EXPECT_FALSE(result.config);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].file, "test.toml");
+  EXPECT_EQ(result.errors[0].line, 3);
+  EXPECT_FALSE(result.errors[0].message.empty());
+  EXPECT_EQ(result.errors[0].to_string().rfind("test.toml:3: ", 0), 0u)
+      << result.errors[0].to_string();
+}
+
+TEST(ParseConfig, DuplicateTableIsASyntaxError) {
+  auto result = parse_config(with_all("") + "[server]\nthreads = 1\n", "test.toml");
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].line, 12);
+}
+
+TEST(LoadConfig, MissingFileIsOneErrorAtLineOne) {
+  TempDir dir;
+  std::string path = dir.file("absent.toml");
+  auto result = load_config(path);
+  EXPECT_FALSE(result.config);
+  EXPECT_EQ(messages(result),
+            std::vector<std::string>{path + ":1: cannot read file: No such file or directory"});
+}
+
+TEST(LoadConfig, DirectoryInsteadOfFileIsOneErrorAtLineOne) {
+  TempDir dir;
+  auto result = load_config(dir.path().string());
+  EXPECT_FALSE(result.config);
+  EXPECT_EQ(messages(result),
+            std::vector<std::string>{dir.path().string() + ":1: cannot read file: Is a directory"});
+}
+
+TEST(LoadConfig, ErrorsNameTheFileThatWasLoaded) {
+  TempDir dir;
+  std::string path = dir.write("bad.toml", with_server(kListenAndUrl + "threads = 999\n"));
+  auto result = load_config(path);
+  EXPECT_EQ(
+      messages(result),
+      std::vector<std::string>{path + ":4: [server] threads: must be between 0 and 256, got 999"});
+}
+
+}  // namespace
+}  // namespace gatehouse::config
