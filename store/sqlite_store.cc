@@ -216,7 +216,8 @@ Status SqliteStore::Impl::enable_wal() {
   // Switching a new file to WAL needs an exclusive lock, and SQLite reports a
   // conflict on it at once rather than through the busy handler. Two processes
   // opening a new file together meet here, so wait as the busy timeout would.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
   for (;;) {
     Query q(*stmt);
     const int rc = q.step();
@@ -246,8 +247,8 @@ Status SqliteStore::Impl::configure() {
 }
 
 Result<int> SqliteStore::Impl::current_version() {
-  auto exists = prepare(
-      "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+  auto exists =
+      prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
   if (!exists) return exists.error();
   {
     Query q(*exists);
@@ -265,10 +266,10 @@ Result<int> SqliteStore::Impl::current_version() {
 Status SqliteStore::Impl::migrate() {
   const int latest = latest_schema_version();
   const auto too_new = [latest](int found) {
-    return make_error("store.migrate",
-                      "database schema version " + std::to_string(found) +
-                          " is newer than this gatehouse supports (" + std::to_string(latest) +
-                          "); upgrade gatehouse or restore a matching backup");
+    std::string message = "database schema version " + std::to_string(found);
+    message += " is newer than this gatehouse supports (" + std::to_string(latest) + ")";
+    message += "; upgrade gatehouse or restore a matching backup";
+    return make_error("store.migrate", std::move(message));
   };
 
   // Already current: no write lock needed, so a read-only file still opens and
@@ -317,6 +318,9 @@ Status SqliteStore::Impl::migrate() {
 }
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+  // Session keys are BLAKE2b hashes; sodium_init() picks the implementation and may
+  // be called any number of times.
+  if (sodium_init() < 0) return make_error("store.open", "libsodium failed to initialise");
   if (path != ":memory:") {
     if (auto s = create_private_file(path); !s) return s.error();
   }
@@ -400,7 +404,8 @@ Status SqliteStore::add_user(const User& user) {
   auto& d = *impl_;
   return d.write([&]() -> Status {
     auto insert = d.prepare(
-        "INSERT INTO users (name, tenant, email, display_name, password_hash, disabled, created_at) "
+        "INSERT INTO users "
+        "(name, tenant, email, display_name, password_hash, disabled, created_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (!insert) return insert.error();
     {
@@ -618,7 +623,7 @@ Status SqliteStore::delete_session(const std::string& id) {
 }
 
 Result<std::int64_t> SqliteStore::delete_expired_sessions(std::int64_t created_before,
-                                                         std::int64_t idle_before) {
+                                                          std::int64_t idle_before) {
   std::lock_guard lock(impl_->mu);
   auto& d = *impl_;
   auto stmt = d.prepare("DELETE FROM sessions WHERE created_at < ?1 OR last_seen < ?2");
@@ -660,7 +665,8 @@ Result<std::string> SqliteStore::put_value_if_absent(const std::string& key,
   std::lock_guard lock(impl_->mu);
   auto& d = *impl_;
   return d.write([&]() -> Result<std::string> {
-    auto insert = d.prepare("INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING");
+    auto insert =
+        d.prepare("INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING");
     if (!insert) return insert.error();
     {
       Query q(*insert);

@@ -2,6 +2,9 @@
 // SQLite backend: WAL mode, busy timeout, numbered migrations applied at open.
 // Thread-safe: one instance may be shared by all daemon threads. The admin CLI and
 // the daemon may open the same file at once.
+// The file holds only a BLAKE2b-256 hash of each session id, never the id; a new file
+// is created with mode 0600. Session group names must not contain U+001F (the
+// column separator): create_session refuses them with "store.invalid".
 #include <memory>
 #include <string>
 
@@ -14,12 +17,13 @@ class SqliteStore final : public TenantStore,
                           public SessionStore,
                           public KeyValueStore {
  public:
-  // Opens (creating if needed) and migrates. Errors: "store.open", "store.migrate".
+  // Opens (creating if needed) and migrates. Errors: "store.open", "store.migrate"
+  // (also when the file was migrated by a newer gatehouse).
   static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
   ~SqliteStore() override;
 
   int schema_version() const;
-  // Writable check for readiness probes.
+  // Writable check for readiness probes: a write in a transaction that is rolled back.
   Status check_writable();
 
   Status add_tenant(const Tenant& tenant) override;

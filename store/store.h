@@ -21,7 +21,7 @@ struct User {
   std::string tenant;        // home tenant (real party); must exist
   std::string email;
   std::string display_name;
-  std::vector<std::string> groups;
+  std::vector<std::string> groups;  // a set: returned sorted (byte order), duplicates dropped
   std::string password_hash;  // argon2id string from crypto_pwhash_str; "" = no password set
   bool disabled = false;
   std::int64_t created_at = 0;
@@ -66,11 +66,15 @@ struct SessionRecord {
 class SessionStore {
  public:
   virtual ~SessionStore() = default;
+  // error "store.exists" for an id already in use; groups keep their order
   virtual Status create_session(const SessionRecord& record) = 0;
   virtual Result<std::optional<SessionRecord>> find_session(const std::string& id) = 0;
+  // last_seen only moves forward; error "store.not_found" for an unknown session
   virtual Status touch_session(const std::string& id, std::int64_t last_seen) = 0;
+  // Succeeds for an unknown session too: logging out twice is not an error.
   virtual Status delete_session(const std::string& id) = 0;
-  // Removes sessions created before created_before or idle since idle_before; returns count.
+  // Removes sessions with created_at < created_before or last_seen < idle_before;
+  // returns how many.
   virtual Result<std::int64_t> delete_expired_sessions(std::int64_t created_before,
                                                        std::int64_t idle_before) = 0;
   virtual Result<std::int64_t> delete_user_sessions(const std::string& user) = 0;

@@ -121,22 +121,24 @@ TEST_P(LocalDirectoryOutcomeTest, ReturnsExpectedOutcome) {
 
 INSTANTIATE_TEST_SUITE_P(
     Outcomes, LocalDirectoryOutcomeTest,
-    ::testing::Values(
-        OutcomeCase{"RightPassword", "alice", kPassword, AuthStatus::ok, ""},
-        OutcomeCase{"WrongPassword", "alice", "wrong", AuthStatus::bad_credentials,
-                    "wrong password"},
-        OutcomeCase{"UnknownUser", "mallory", kPassword, AuthStatus::bad_credentials,
-                    "unknown user"},
-        OutcomeCase{"NameInOtherCase", "Alice", kPassword, AuthStatus::bad_credentials,
-                    "unknown user"},
-        OutcomeCase{"EmptyPassword", "alice", "", AuthStatus::bad_credentials, "empty password"},
-        OutcomeCase{"DisabledRightPassword", "dave", kPassword, AuthStatus::disabled,
-                    "account disabled"},
-        OutcomeCase{"DisabledWrongPassword", "dave", "wrong", AuthStatus::bad_credentials,
-                    "wrong password"},
-        OutcomeCase{"NoPasswordSet", "nopass", kPassword, AuthStatus::bad_credentials,
-                    "no password set"}),
-    [](const ::testing::TestParamInfo<OutcomeCase>& info) { return std::string(info.param.label); });
+    ::testing::Values(OutcomeCase{"RightPassword", "alice", kPassword, AuthStatus::ok, ""},
+                      OutcomeCase{"WrongPassword", "alice", "wrong", AuthStatus::bad_credentials,
+                                  "wrong password"},
+                      OutcomeCase{"UnknownUser", "mallory", kPassword, AuthStatus::bad_credentials,
+                                  "unknown user"},
+                      OutcomeCase{"NameInOtherCase", "Alice", kPassword,
+                                  AuthStatus::bad_credentials, "unknown user"},
+                      OutcomeCase{"EmptyPassword", "alice", "", AuthStatus::bad_credentials,
+                                  "empty password"},
+                      OutcomeCase{"DisabledRightPassword", "dave", kPassword, AuthStatus::disabled,
+                                  "account disabled"},
+                      OutcomeCase{"DisabledWrongPassword", "dave", "wrong",
+                                  AuthStatus::bad_credentials, "wrong password"},
+                      OutcomeCase{"NoPasswordSet", "nopass", kPassword, AuthStatus::bad_credentials,
+                                  "no password set"}),
+    [](const ::testing::TestParamInfo<OutcomeCase>& info) {
+      return std::string(info.param.label);
+    });
 
 TEST_F(LocalDirectoryTest, SuccessReturnsIdentityWithGroupsAndTenant) {
   auto outcome = directory_.authenticate("alice", Secret(kPassword));

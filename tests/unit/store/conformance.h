@@ -83,12 +83,11 @@ class SharedStorageTest : public UsersTest {};
 
 }  // namespace gatehouse::store::conformance
 
-#define GATEHOUSE_STORE_CONFORMANCE(prefix, backend)                                        \
-  namespace gatehouse::store::conformance {                                                 \
-  INSTANTIATE_TEST_SUITE_P(prefix, TenantsTest, ::testing::Values(backend), backend_name);  \
-  INSTANTIATE_TEST_SUITE_P(prefix, UsersTest, ::testing::Values(backend), backend_name);    \
-  INSTANTIATE_TEST_SUITE_P(prefix, SessionsTest, ::testing::Values(backend), backend_name); \
-  INSTANTIATE_TEST_SUITE_P(prefix, KeyValueTest, ::testing::Values(backend), backend_name); \
-  INSTANTIATE_TEST_SUITE_P(prefix, SharedStorageTest, ::testing::Values(backend),           \
-                           backend_name);                                                   \
+#define GATEHOUSE_STORE_CONFORMANCE(prefix, backend)                                             \
+  namespace gatehouse::store::conformance {                                                      \
+  INSTANTIATE_TEST_SUITE_P(prefix, TenantsTest, ::testing::Values(backend), backend_name);       \
+  INSTANTIATE_TEST_SUITE_P(prefix, UsersTest, ::testing::Values(backend), backend_name);         \
+  INSTANTIATE_TEST_SUITE_P(prefix, SessionsTest, ::testing::Values(backend), backend_name);      \
+  INSTANTIATE_TEST_SUITE_P(prefix, KeyValueTest, ::testing::Values(backend), backend_name);      \
+  INSTANTIATE_TEST_SUITE_P(prefix, SharedStorageTest, ::testing::Values(backend), backend_name); \
   }

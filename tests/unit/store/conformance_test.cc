@@ -1,13 +1,13 @@
 // Behaviour every store backend must share. Backend-specific checks (files,
 // migrations, modes) live beside each backend's instantiation.
+#include "unit/store/conformance.h"
+
 #include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "unit/store/conformance.h"
 
 namespace gatehouse::store::conformance {
 namespace {
@@ -48,8 +48,6 @@ SessionRecord make_session(std::string id, std::string user, std::int64_t create
   r.last_seen = last_seen;
   return r;
 }
-
-
 
 // --- tenants ---------------------------------------------------------------------
 
@@ -291,8 +289,10 @@ TEST_P(SessionsTest, DeletingUnknownSessionSucceeds) {
 TEST_P(SessionsTest, DeleteExpiredRemovesSessionsCreatedBeforeAbsoluteLimit) {
   const auto old_but_active = session_id('o');
   const auto fresh = session_id('f');
-  ASSERT_TRUE(store_.sessions->create_session(make_session(old_but_active, "alice", kT0, kT0 + 1000)).ok());
-  ASSERT_TRUE(store_.sessions->create_session(make_session(fresh, "alice", kT0 + 500, kT0 + 1000)).ok());
+  ASSERT_TRUE(
+      store_.sessions->create_session(make_session(old_but_active, "alice", kT0, kT0 + 1000)).ok());
+  ASSERT_TRUE(
+      store_.sessions->create_session(make_session(fresh, "alice", kT0 + 500, kT0 + 1000)).ok());
 
   auto removed = store_.sessions->delete_expired_sessions(kT0 + 1, kT0);
   ASSERT_TRUE(removed.ok()) << removed.error().message;
@@ -316,10 +316,14 @@ TEST_P(SessionsTest, DeleteExpiredRemovesIdleSessions) {
 
 TEST_P(SessionsTest, DeleteExpiredCountsBothCriteriaAndKeepsBoundaryValues) {
   // Strictly "before": a session exactly at either limit survives.
-  ASSERT_TRUE(store_.sessions->create_session(make_session(session_id('1'), "a", kT0 - 1, kT0 + 900)).ok());
-  ASSERT_TRUE(store_.sessions->create_session(make_session(session_id('2'), "b", kT0 + 5, kT0 + 599)).ok());
-  ASSERT_TRUE(store_.sessions->create_session(make_session(session_id('3'), "c", kT0 - 1, kT0 + 1)).ok());
-  ASSERT_TRUE(store_.sessions->create_session(make_session(session_id('4'), "d", kT0, kT0 + 600)).ok());
+  ASSERT_TRUE(
+      store_.sessions->create_session(make_session(session_id('1'), "a", kT0 - 1, kT0 + 900)).ok());
+  ASSERT_TRUE(
+      store_.sessions->create_session(make_session(session_id('2'), "b", kT0 + 5, kT0 + 599)).ok());
+  ASSERT_TRUE(
+      store_.sessions->create_session(make_session(session_id('3'), "c", kT0 - 1, kT0 + 1)).ok());
+  ASSERT_TRUE(
+      store_.sessions->create_session(make_session(session_id('4'), "d", kT0, kT0 + 600)).ok());
 
   auto removed = store_.sessions->delete_expired_sessions(kT0, kT0 + 600);
   ASSERT_TRUE(removed.ok());
@@ -329,8 +333,10 @@ TEST_P(SessionsTest, DeleteExpiredCountsBothCriteriaAndKeepsBoundaryValues) {
 }
 
 TEST_P(SessionsTest, DeleteUserSessionsRemovesOnlyThatUsersSessions) {
-  ASSERT_TRUE(store_.sessions->create_session(make_session(session_id('a'), "alice", kT0, kT0)).ok());
-  ASSERT_TRUE(store_.sessions->create_session(make_session(session_id('b'), "alice", kT0, kT0)).ok());
+  ASSERT_TRUE(
+      store_.sessions->create_session(make_session(session_id('a'), "alice", kT0, kT0)).ok());
+  ASSERT_TRUE(
+      store_.sessions->create_session(make_session(session_id('b'), "alice", kT0, kT0)).ok());
   ASSERT_TRUE(store_.sessions->create_session(make_session(session_id('c'), "bob", kT0, kT0)).ok());
 
   auto removed = store_.sessions->delete_user_sessions("alice");

@@ -160,8 +160,10 @@ TEST_F(SqliteStoreTest, ConcurrentOpensOfNewFileApplyEachMigrationOnce) {
   for (int i = 0; i < kOpeners; ++i) {
     threads.emplace_back([this, i, &errors] {
       auto s = SqliteStore::open(path_);
-      if (!s) errors[i] = s.error().code + ": " + s.error().message;
-      else if (s.value()->schema_version() != latest_schema_version()) errors[i] = "wrong version";
+      if (!s)
+        errors[i] = s.error().code + ": " + s.error().message;
+      else if (s.value()->schema_version() != latest_schema_version())
+        errors[i] = "wrong version";
     });
   }
   for (auto& t : threads) t.join();
@@ -213,7 +215,9 @@ TEST_F(SqliteStoreTest, SessionGroupContainingSeparatorIsRefused) {
   SessionRecord r;
   r.id = std::string(32, 'x');
   r.user = "alice";
-  r.groups = {"a\x1f" "b"};
+  r.groups = {
+      "a\x1f"
+      "b"};
   auto s = store->create_session(r);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, "store.invalid");

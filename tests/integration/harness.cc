@@ -1,0 +1,228 @@
+#include "integration/harness.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+extern char** environ;
+
+namespace gatehouse::testing {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+pid_t spawn(const std::vector<std::string>& args, const std::string& in_path, const std::string& out_path,
+            const std::string& err_path) {
+  std::vector<std::string> full = {GATEHOUSE_BINARY};
+  full.insert(full.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : full) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, in_path.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid = -1;
+  posix_spawn_file_actions_destroy(&fa);
+  return pid;
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "gatehouse-it-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+CommandResult run_gatehouse(const std::vector<std::string>& args, const std::string& input) {
+  TempDir dir;
+  {
+    std::ofstream in(dir.file("stdin"));
+    in << input;
+  }
+  pid_t pid = spawn(args, dir.file("stdin"), dir.file("stdout"), dir.file("stderr"));
+  CommandResult r;
+  if (pid < 0) return r;
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_file(dir.file("stdout"));
+  r.err = read_file(dir.file("stderr"));
+  return r;
+}
+
+Daemon::Daemon(std::vector<std::string> args) : args_(std::move(args)) {}
+
+Daemon::~Daemon() {
+  if (pid_ > 0) stop();
+}
+
+bool Daemon::start(int timeout_ms) {
+  { std::ofstream in(dir_.file("stdin")); }
+  pid_ = spawn(args_, dir_.file("stdin"), dir_.file("stdout"), dir_.file("stderr"));
+  if (pid_ < 0) return false;
+  const std::string marker = "event=listening address=";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string err = log();
+    auto pos = err.find(marker);
+    if (pos != std::string::npos) {
+      auto end = err.find_first_of(" \n", pos + marker.size());
+      std::string addr = err.substr(pos + marker.size(), end - pos - marker.size());
+      port_ = std::stoi(addr.substr(addr.rfind(':') + 1));
+      return true;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+void Daemon::signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+int Daemon::stop(int timeout_ms) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid_, SIGKILL);
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return -1;
+}
+
+std::string Daemon::log() const { return read_file(dir_.file("stderr")); }
+std::string Daemon::stdout_text() const { return read_file(dir_.file("stdout")); }
+
+long Daemon::rss_kb() const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+EchoUpstream::EchoUpstream() {
+  server_.set_socket_options([this](socket_t sock) {
+    ++connections_;
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  server_.set_keep_alive_max_count(1000);
+  auto echo = [this](const httplib::Request& req, httplib::Response& res,
+                     const httplib::ContentReader* reader) {
+    long long bytes = 0;
+    if (reader != nullptr) {
+      (*reader)([&](const char*, size_t n) {
+        bytes += static_cast<long long>(n);
+        return true;
+      });
+    }
+    last_body_bytes_ = bytes;
+    nlohmann::json headers = nlohmann::json::object();
+    for (const auto& [k, v] : req.headers) headers[k].push_back(v);
+    nlohmann::json j = {{"method", req.method}, {"target", req.target}, {"headers", headers},
+                        {"body_bytes", bytes}};
+    res.set_content(j.dump(), "application/json");
+  };
+  server_.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    res.set_content("slow", "text/plain");
+  });
+  server_.Get("/big", [](const httplib::Request& req, httplib::Response& res) {
+    long long total = std::stoll(req.get_param_value("bytes"));
+    res.set_chunked_content_provider("application/octet-stream",
+                                     [total, sent = 0LL](size_t, httplib::DataSink& sink) mutable {
+                                       static const std::string block(64 * 1024, 'x');
+                                       if (sent >= total) {
+                                         sink.done();
+                                         return true;
+                                       }
+                                       auto n = std::min<long long>(total - sent, block.size());
+                                       sink.write(block.data(), static_cast<size_t>(n));
+                                       sent += n;
+                                       return true;
+                                     });
+  });
+  server_.Get(".*", [echo](const httplib::Request& req, httplib::Response& res) { echo(req, res, nullptr); });
+  server_.Delete(".*", [echo](const httplib::Request& req, httplib::Response& res) { echo(req, res, nullptr); });
+  server_.Options(".*", [echo](const httplib::Request& req, httplib::Response& res) { echo(req, res, nullptr); });
+  server_.Post(".*", [echo](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& r) {
+    echo(req, res, &r);
+  });
+  server_.Put(".*", [echo](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& r) {
+    echo(req, res, &r);
+  });
+  server_.Patch(".*", [echo](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& r) {
+    echo(req, res, &r);
+  });
+  port_ = server_.bind_to_any_port("127.0.0.1");
+  thread_ = std::thread([this] { server_.listen_after_bind(); });
+  while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+EchoUpstream::~EchoUpstream() {
+  server_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+int unused_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  close(fd);  // closed without listen(): connections to it are refused
+  return port;
+}
+
+std::string cookie_from(const httplib::Headers& headers, const std::string& name) {
+  auto range = headers.equal_range("Set-Cookie");
+  for (auto it = range.first; it != range.second; ++it) {
+    const std::string& v = it->second;
+    if (v.rfind(name + "=", 0) == 0) return v.substr(0, v.find(';'));
+  }
+  return {};
+}
+
+}  // namespace gatehouse::testing

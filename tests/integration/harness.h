@@ -1,0 +1,85 @@
+#pragma once
+// Test harness: runs the real `gatehouse` binary and a small echo upstream on loopback.
+#include <httplib.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace gatehouse::testing {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `gatehouse ARGS...` to completion, feeding `input` on stdin.
+CommandResult run_gatehouse(const std::vector<std::string>& args, const std::string& input = "");
+
+// `gatehouse serve --config FILE` (or any args) in the background; waits until it logs
+// that it is listening and remembers the port.
+class Daemon {
+ public:
+  explicit Daemon(std::vector<std::string> args);
+  ~Daemon();
+  bool start(int timeout_ms = 15000);
+  // SIGTERM and wait; returns the exit status (or -1).
+  int stop(int timeout_ms = 15000);
+  void signal(int sig);
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::string log() const;        // everything written to stderr so far
+  std::string stdout_text() const;
+  long rss_kb() const;            // VmRSS of the daemon
+
+ private:
+  std::vector<std::string> args_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  TempDir dir_;
+};
+
+// An upstream that echoes what it received as JSON: method, path (with query),
+// headers (name -> list of values) and the number of body bytes, counted without
+// buffering. /slow sleeps 3 s; /big?bytes=N streams N bytes.
+class EchoUpstream {
+ public:
+  EchoUpstream();
+  ~EchoUpstream();
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int connections() const { return connections_.load(); }
+  long long last_body_bytes() const { return last_body_bytes_.load(); }
+
+ private:
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::atomic<int> connections_{0};
+  std::atomic<long long> last_body_bytes_{0};
+};
+
+// A free TCP port on 127.0.0.1 with nothing listening (for "upstream down").
+int unused_port();
+
+// Cookie jar value "name=value" from a Set-Cookie header list.
+std::string cookie_from(const httplib::Headers& headers, const std::string& name);
+
+}  // namespace gatehouse::testing
