@@ -538,7 +538,7 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
   std::optional<beast::tcp_stream> upstream;
 
   for (int attempt = 0; attempt < 2; ++attempt) {
-    socket = ctx_.upstreams.take_idle(route.upstream);
+    socket = ctx_.upstreams.take_idle(route.upstream, c.stream.get_executor());
     reused = socket.has_value();
     if (!socket) {
       socket = co_await ctx_.upstreams.connect(route.upstream, ec);

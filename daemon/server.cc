@@ -24,7 +24,10 @@ namespace {
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Gateway& gateway) {
   for (;;) {
     error_code ec;
-    tcp::socket socket = co_await acceptor.async_accept(awaitable_ec(ec));
+    // One strand per connection: the client stream, its upstream stream and their
+    // timers never run on two threads at once.
+    tcp::socket socket = co_await acceptor.async_accept(asio::make_strand(acceptor.get_executor()),
+                                                        awaitable_ec(ec));
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       // Out of file descriptors and the like: back off instead of spinning.
@@ -33,7 +36,8 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Gateway& gateway) {
       co_await t.async_wait(awaitable_ec(ec));
       continue;
     }
-    asio::co_spawn(acceptor.get_executor(), gateway.serve(std::move(socket)), asio::detached);
+    auto strand = socket.get_executor();
+    asio::co_spawn(strand, gateway.serve(std::move(socket)), asio::detached);
   }
 }
 

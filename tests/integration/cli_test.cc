@@ -117,7 +117,7 @@ TEST(DemoTest, DemoServesTheEchoApplicationBehindALogin) {
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
   EXPECT_NE(page->body.find("Signed in as <strong id=\"user\">alice</strong>"), std::string::npos) << page->body;
-  EXPECT_NE(page->body.find("\"effective_party\": \"acme\""), std::string::npos);
+  EXPECT_NE(page->body.find("&quot;effective_party&quot;: &quot;acme&quot;"), std::string::npos);
   EXPECT_EQ(demo.stop(), 0);
 }
 

@@ -76,6 +76,10 @@ class EchoUpstream {
   std::atomic<long long> last_body_bytes_{0};
 };
 
+// Sends `request` as is on a new connection and returns everything read until the
+// server closes or 2 s pass.
+std::string raw_http(int port, const std::string& request);
+
 // A free TCP port on 127.0.0.1 with nothing listening (for "upstream down").
 int unused_port();
 
