@@ -58,20 +58,26 @@ Result<MasterKey> MasterKey::load_or_create(const std::string& configured_path) 
                         "defined (set LoadCredential=master.key:… in the unit)");
     path = std::string(creds) + "/master.key";
   } else {
-    // Create atomically with O_EXCL so two processes starting at once agree on one key.
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd >= 0) {
+    // Write the new key to a private temporary file, then link() it into place: the
+    // key file appears complete or not at all, and of two processes starting at once
+    // exactly one wins while the other reads the winner's key.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      if (errno != ENOENT) return make_error("keys.create", path + ": " + std::strerror(errno));
+      const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+      int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (fd < 0) return make_error("keys.create", tmp + ": " + std::strerror(errno));
       Key fresh;
       randombytes_buf(fresh.data(), fresh.size());
       ssize_t n = ::write(fd, fresh.data(), fresh.size());
       bool ok = n == static_cast<ssize_t>(fresh.size()) && ::fsync(fd) == 0;
       ::close(fd);
-      if (!ok) {
-        ::unlink(path.c_str());
-        return make_error("keys.create", path + ": cannot write new master key");
-      }
-    } else if (errno != EEXIST) {
-      return make_error("keys.create", path + ": " + std::strerror(errno));
+      int link_errno = 0;
+      if (ok && ::link(tmp.c_str(), path.c_str()) != 0) link_errno = errno;
+      ::unlink(tmp.c_str());
+      if (!ok) return make_error("keys.create", path + ": cannot write new master key");
+      if (link_errno != 0 && link_errno != EEXIST)
+        return make_error("keys.create", path + ": " + std::strerror(link_errno));
     }
   }
   auto data = read_small_file(path);

@@ -76,7 +76,13 @@ Result<SessionPtr> SessionManager::resolve(std::string_view cookie_value) {
     return SessionPtr{};
   }
   if (now - record->last_seen >= touch_interval()) {
-    if (auto st = store_.touch_session(*id, now); !st) return st.error();
+    if (auto st = store_.touch_session(*id, now); !st) {
+      // Gone from the store while still cached here: revoked, not store trouble.
+      if (st.error().code != "store.not_found") return st.error();
+      std::unique_lock lock(mu_);
+      cache_.erase(*id);
+      return SessionPtr{};
+    }
     auto updated = std::make_shared<store::SessionRecord>(*record);
     updated->last_seen = now;
     record = updated;
@@ -105,8 +111,10 @@ Result<std::int64_t> SessionManager::sweep() {
       return steady_now - kv.second.fetched >= cache_ttl_ || expired(*kv.second.record, now);
     });
   }
-  return store_.delete_expired_sessions(now - config_.absolute_timeout.count(),
-                                        now - config_.idle_timeout.count());
+  // The store deletes strictly older records; +1 includes those expiring this second,
+  // matching expired() above.
+  return store_.delete_expired_sessions(now - config_.absolute_timeout.count() + 1,
+                                        now - config_.idle_timeout.count() + 1);
 }
 
 }  // namespace gatehouse::auth

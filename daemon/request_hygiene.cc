@@ -1,5 +1,6 @@
 #include "daemon/request_hygiene.h"
 
+#include <cctype>
 #include <vector>
 
 namespace gatehouse::daemon {
@@ -81,18 +82,24 @@ std::optional<std::string> normalise_path(std::string_view path) {
 }
 
 std::optional<Target> normalise_target(std::string_view target) {
-  if (target.starts_with("http://") || target.starts_with("https://")) {
+  // absolute-form (RFC 9112 3.2.2): the scheme is case-insensitive, an empty path is "/".
+  auto lower_prefix = [&](std::string_view p) {
+    if (target.size() < p.size()) return false;
+    for (std::size_t i = 0; i < p.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(target[i])) != p[i]) return false;
+    return true;
+  };
+  bool absolute_form = false;
+  if (lower_prefix("http://") || lower_prefix("https://")) {
+    absolute_form = true;
     auto scheme_end = target.find("://") + 3;
     auto path_start = target.find_first_of("/?", scheme_end);
-    if (path_start == std::string_view::npos) {
-      target = "/";
-    } else {
-      target = target.substr(path_start);
-      if (target[0] == '?') return std::nullopt;
-    }
+    target = path_start == std::string_view::npos ? std::string_view{} : target.substr(path_start);
   }
   auto q = target.find('?');
-  auto path = normalise_path(target.substr(0, q));
+  std::string_view path_part = target.substr(0, q);
+  if (absolute_form && path_part.empty()) path_part = "/";
+  auto path = normalise_path(path_part);
   if (!path) return std::nullopt;
   Target t{std::move(*path), {}};
   if (q != std::string_view::npos) {

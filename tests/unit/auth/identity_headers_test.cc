@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 
 namespace gatehouse::auth {
@@ -11,6 +12,8 @@ struct HeaderCase {
   const char* name;
   bool identity;
 };
+
+void PrintTo(const HeaderCase& c, std::ostream* os) { *os << '"' << c.name << '"'; }
 
 class IdentityHeaderName : public ::testing::TestWithParam<HeaderCase> {};
 
@@ -35,6 +38,8 @@ struct StripCase {
   const char* header;
   const char* expected;
 };
+
+void PrintTo(const StripCase& c, std::ostream* os) { *os << c.what; }
 
 class StripCookie : public ::testing::TestWithParam<StripCase> {};
 

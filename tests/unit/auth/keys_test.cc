@@ -10,6 +10,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <ostream>
 #include <string>
 
 #include "unit/auth/fakes.h"
@@ -142,6 +143,8 @@ struct BadKeyFile {
   const char* what;
   std::string content;
 };
+
+void PrintTo(const BadKeyFile& c, std::ostream* os) { *os << c.what; }
 
 class MasterKeyRejects : public ::testing::TestWithParam<BadKeyFile> {};
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 
 namespace gatehouse::daemon {
@@ -17,6 +18,8 @@ struct FormCase {
   const char* text;
   FormFields fields;
 };
+
+void PrintTo(const FormCase& c, std::ostream* os) { *os << c.text; }
 
 class ParseForm : public ::testing::TestWithParam<FormCase> {};
 
@@ -54,6 +57,8 @@ struct EncodeCase {
   std::string text;
   std::string encoded;
 };
+
+void PrintTo(const EncodeCase& c, std::ostream* os) { *os << c.encoded; }
 
 class UrlEncode : public ::testing::TestWithParam<EncodeCase> {};
 

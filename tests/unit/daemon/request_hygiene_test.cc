@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 
 namespace gatehouse::daemon {
@@ -118,6 +119,8 @@ struct HostCase {
   const char* host;
 };
 
+void PrintTo(const HostCase& c, std::ostream* os) { *os << c.header; }
+
 class NormaliseHost : public ::testing::TestWithParam<HostCase> {};
 
 TEST_P(NormaliseHost, LowerCasesAndDropsPortBracketsAndTrailingDot) {
@@ -131,6 +134,23 @@ INSTANTIATE_TEST_SUITE_P(
                       HostCase{"Host.Example.org.:443", "host.example.org"},
                       HostCase{"example.org", "example.org"}, HostCase{"127.0.0.1:8080", "127.0.0.1"},
                       HostCase{"[2001:DB8::1]:443", "2001:db8::1"}, HostCase{"", ""}));
+
+}  // namespace
+}  // namespace gatehouse::daemon
+
+namespace gatehouse::daemon {
+namespace {
+
+TEST(AbsoluteFormTargetTest, EmptyPathMeansRootAndSchemeIsCaseInsensitive) {
+  auto t = normalise_target("http://h?q=1");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->path, "/");
+  EXPECT_EQ(t->query, "q=1");
+  auto u = normalise_target("HTTP://Host/a/../b");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->path, "/b");
+  EXPECT_FALSE(normalise_target("?q=1"));
+}
 
 }  // namespace
 }  // namespace gatehouse::daemon

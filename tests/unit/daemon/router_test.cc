@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
+#include <ostream>
 #include <string>
 
 #include "config/config.h"
@@ -84,6 +85,8 @@ struct MatchCase {
   int port;
 };
 
+void PrintTo(const MatchCase& c, std::ostream* os) { *os << c.host << c.path; }
+
 class RouterMatch : public RouterTest, public ::testing::WithParamInterface<MatchCase> {};
 
 TEST_P(RouterMatch, ChoosesLongestSegmentPrefixAndPrefersTheNamedHost) {
@@ -160,6 +163,8 @@ struct PrefixCase {
   const char* path;
   bool matches;
 };
+
+void PrintTo(const PrefixCase& c, std::ostream* os) { *os << c.prefix << " vs " << c.path; }
 
 class PrefixMatches : public ::testing::TestWithParam<PrefixCase> {};
 
