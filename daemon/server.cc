@@ -109,12 +109,13 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   auth::AssertionIssuer assertions(**signer, clock, config->server.public_url.origin(),
                                    config->session.assertion_ttl.count());
   auth::CsrfGuard csrf(master->derive(auth::KeyPurpose::csrf));
-  UpstreamPool upstreams(config->server.upstream_connect_timeout);
   asio::thread_pool blocking(std::max(2u, std::thread::hardware_concurrency()));
 
   const unsigned threads =
       config->server.threads != 0 ? config->server.threads : std::max(1u, std::thread::hardware_concurrency());
   asio::io_context io(static_cast<int>(threads));
+  // Declared after io: pooled sockets must be closed before their io_context goes away.
+  UpstreamPool upstreams(config->server.upstream_connect_timeout);
 
   Gateway gateway(GatewayContext{config, sessions, login, assertions, **signer, csrf, upstreams, blocking,
                                  [db] { return db->check_writable(); }});

@@ -118,7 +118,7 @@ TEST(DemoTest, DemoServesTheEchoApplicationBehindALogin) {
   EXPECT_EQ(page->status, 200);
   EXPECT_NE(page->body.find("Signed in as <strong id=\"user\">alice</strong>"), std::string::npos) << page->body;
   EXPECT_NE(page->body.find("&quot;effective_party&quot;: &quot;acme&quot;"), std::string::npos);
-  EXPECT_EQ(demo.stop(), 0);
+  EXPECT_EQ(demo.stop(), 0) << demo.log();
 }
 
 }  // namespace

@@ -40,7 +40,8 @@ class Daemon {
   explicit Daemon(std::vector<std::string> args);
   ~Daemon();
   bool start(int timeout_ms = 15000);
-  // SIGTERM and wait; returns the exit status (or -1).
+  // SIGTERM and wait; returns the exit status (or -1). Once stopped, returns that
+  // status again.
   int stop(int timeout_ms = 15000);
   void signal(int sig);
   int port() const { return port_; }
@@ -52,6 +53,7 @@ class Daemon {
  private:
   std::vector<std::string> args_;
   pid_t pid_ = -1;
+  int exit_code_ = -1;
   int port_ = 0;
   TempDir dir_;
 };
