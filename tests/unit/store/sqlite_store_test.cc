@@ -232,19 +232,27 @@ TEST_F(SqliteStoreTest, WritableStorePassesWriteCheckAndKeepsNoTrace) {
   EXPECT_FALSE(store->get_value("gatehouse.health")->has_value());
 }
 
-TEST_F(SqliteStoreTest, ReadOnlyFileFailsWriteCheck) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root writes to read-only files";
+TEST_F(SqliteStoreTest, ReadOnlyDatabaseIsNeverReportedWritable) {
   ASSERT_TRUE(open_store());
-  ASSERT_EQ(::chmod(path_.c_str(), 0400), 0);
-  auto store = SqliteStore::open(path_);
-  if (!store) {
-    // Refusing to open is as good as failing the check.
-    SUCCEED() << store.error().message;
-    return;
+  // Root may write to read-only files, so the check runs in a child process that
+  // gives up root (becomes "nobody") when it has it.
+  ASSERT_EQ(::chmod(dir_.path().c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(path_.c_str(), 0444), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(3);
+    auto store = SqliteStore::open(path_);
+    if (!store) ::_exit(4);  // refusing to open is as good as failing the check
+    auto st = store.value()->check_writable();
+    ::_exit(!st.ok() && st.error().code == "store.io" ? 0 : 1);
   }
-  auto s = store.value()->check_writable();
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.error().code, "store.io");
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  // 4: SQLite refused to open it for writing; 0: it opened and check_writable() failed.
+  EXPECT_TRUE(WEXITSTATUS(status) == 4 || WEXITSTATUS(status) == 0)
+      << "exit " << WEXITSTATUS(status) << ": a read-only database was reported writable";
 }
 
 TEST_F(SqliteStoreTest, OpenInMissingDirectoryFailsWithOpenError) {
