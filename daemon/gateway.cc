@@ -16,6 +16,8 @@ namespace gatehouse::daemon {
 
 struct Gateway::Connection {
   beast::tcp_stream stream;
+  UpstreamPool& upstreams;
+  std::unique_ptr<char[]> relay;  // body relay buffer, allocated on first use
   beast::flat_buffer buffer;
   std::string peer;  // textual client address of the TCP peer
   std::optional<IpAddress> peer_ip;
@@ -158,11 +160,11 @@ Gateway::Gateway(GatewayContext ctx)
       secure_cookies_(ctx_.config->server.public_url.scheme == "https" ||
                       !ctx_.config->server.tls_cert_file.empty()) {}
 
-asio::awaitable<void> Gateway::serve(tcp::socket socket) {
+asio::awaitable<void> Gateway::serve(tcp::socket socket, UpstreamPool& upstreams) {
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   auto remote = socket.remote_endpoint(ec);
-  Connection c{beast::tcp_stream(std::move(socket)), beast::flat_buffer(), {}, {}, {}};
+  Connection c{beast::tcp_stream(std::move(socket)), upstreams, nullptr, beast::flat_buffer(), {}, {}, {}};
   if (!ec) {
     c.peer = remote.address().to_string();
     c.peer_ip = IpAddress::parse(c.peer);
@@ -530,7 +532,8 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
   const bool is_head = creq.method() == http::verb::head;
 
   error_code ec;
-  std::vector<char> buf(kRelayChunk);
+  if (!c.relay) c.relay.reset(new char[kRelayChunk]);
+  char* const buf = c.relay.get();
   std::optional<tcp::socket> socket;
   bool reused = false;
   std::optional<http::response_parser<http::buffer_body>> rp;
@@ -538,10 +541,10 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
   std::optional<beast::tcp_stream> upstream;
 
   for (int attempt = 0; attempt < 2; ++attempt) {
-    socket = ctx_.upstreams.take_idle(route.upstream, c.stream.get_executor());
+    socket = c.upstreams.take_idle(route.upstream);
     reused = socket.has_value();
     if (!socket) {
-      socket = co_await ctx_.upstreams.connect(route.upstream, ec);
+      socket = co_await c.upstreams.connect(route.upstream, ec);
       if (!socket) {
         log::warning("proxy.connect_failed", {{"upstream", route.upstream.origin()}, {"error", ec.message()}});
         co_return co_await respond_error(c, parser, ec == beast::error::timeout ? http::status::gateway_timeout
@@ -567,8 +570,8 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
       // Stream the request body: read a chunk from the client, write it upstream.
       do {
         if (!parser.is_done()) {
-          creq.body().data = buf.data();
-          creq.body().size = buf.size();
+          creq.body().data = buf;
+          creq.body().size = kRelayChunk;
           c.stream.expires_after(server.upstream_timeout);
           co_await http::async_read(c.stream, c.buffer, parser, awaitable_ec(ec));
           if (ec == http::error::need_buffer) ec = {};
@@ -580,8 +583,8 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
                                                "The request body is larger than allowed.");
             co_return false;
           }
-          ureq.body().data = buf.data();
-          ureq.body().size = buf.size() - creq.body().size;
+          ureq.body().data = buf;
+          ureq.body().size = kRelayChunk - creq.body().size;
           ureq.body().more = !parser.is_done();
         } else {
           ureq.body().data = nullptr;
@@ -663,8 +666,8 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
   if (ec) co_return false;
   do {
     if (!rp->is_done()) {
-      ures.body().data = buf.data();
-      ures.body().size = buf.size();
+      ures.body().data = buf;
+      ures.body().size = kRelayChunk;
       upstream->expires_after(server.upstream_timeout);
       co_await http::async_read(*upstream, ubuf, *rp, awaitable_ec(ec));
       if (ec == http::error::need_buffer) ec = {};
@@ -672,8 +675,8 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
         log::warning("proxy.upstream_body_error", {{"upstream", route.upstream.origin()}, {"error", ec.message()}});
         co_return false;  // the client sees a truncated body and a closed connection
       }
-      cres.body().data = buf.data();
-      cres.body().size = buf.size() - ures.body().size;
+      cres.body().data = buf;
+      cres.body().size = kRelayChunk - ures.body().size;
       cres.body().more = !rp->is_done();
     } else {
       cres.body().data = nullptr;
@@ -688,7 +691,7 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
 
   if (rp->is_done() && rp->keep_alive() && ubuf.size() == 0) {
     upstream->expires_never();
-    ctx_.upstreams.give_back(route.upstream, upstream->release_socket());
+    c.upstreams.give_back(route.upstream, upstream->release_socket());
   }
   co_return client_keep && parser.is_done();
 }

@@ -22,7 +22,6 @@ struct GatewayContext {
   auth::AssertionIssuer& assertions;
   const auth::AssertionSigner& signer;
   const auth::CsrfGuard& csrf;
-  UpstreamPool& upstreams;
   asio::thread_pool& blocking;
   std::function<Status()> readiness;  // store writable, directories reachable
 };
@@ -30,7 +29,8 @@ struct GatewayContext {
 class Gateway {
  public:
   explicit Gateway(GatewayContext ctx);
-  asio::awaitable<void> serve(tcp::socket socket);
+  // Serves one client connection; `upstreams` is the pool of the worker it runs on.
+  asio::awaitable<void> serve(tcp::socket socket, UpstreamPool& upstreams);
   std::size_t active_requests() const { return active_.load(); }
   // After this, connections close after their current request.
   void begin_shutdown() { shutting_down_ = true; }

@@ -21,13 +21,22 @@
 namespace gatehouse::daemon {
 namespace {
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Gateway& gateway) {
+// One worker per thread, each with its own io_context and upstream pool: a connection
+// lives on one worker, so its streams and timers never cross threads and need no
+// strand, and pooled upstream sockets stay with the io_context that owns them.
+struct Worker {
+  explicit Worker(std::chrono::seconds connect_timeout) : io(1), upstreams(connect_timeout) {}
+  asio::io_context io;
+  UpstreamPool upstreams;  // after io: pooled sockets close before their io_context goes
+};
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Gateway& gateway,
+                                  std::vector<std::unique_ptr<Worker>>& workers) {
+  std::size_t next = 0;
   for (;;) {
     error_code ec;
-    // One strand per connection: the client stream, its upstream stream and their
-    // timers never run on two threads at once.
-    tcp::socket socket = co_await acceptor.async_accept(asio::make_strand(acceptor.get_executor()),
-                                                        awaitable_ec(ec));
+    Worker& w = *workers[next++ % workers.size()];
+    tcp::socket socket = co_await acceptor.async_accept(w.io, awaitable_ec(ec));
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       // Out of file descriptors and the like: back off instead of spinning.
@@ -36,8 +45,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Gateway& gateway) {
       co_await t.async_wait(awaitable_ec(ec));
       continue;
     }
-    auto strand = socket.get_executor();
-    asio::co_spawn(strand, gateway.serve(std::move(socket)), asio::detached);
+    asio::co_spawn(w.io, gateway.serve(std::move(socket), w.upstreams), asio::detached);
   }
 }
 
@@ -113,11 +121,13 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
 
   const unsigned threads =
       config->server.threads != 0 ? config->server.threads : std::max(1u, std::thread::hardware_concurrency());
-  asio::io_context io(static_cast<int>(threads));
-  // Declared after io: pooled sockets must be closed before their io_context goes away.
-  UpstreamPool upstreams(config->server.upstream_connect_timeout);
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < threads; ++i)
+    workers.push_back(std::make_unique<Worker>(config->server.upstream_connect_timeout));
+  // Worker 0 also runs the acceptor, signals, the sweeper and the shutdown drain.
+  asio::io_context& io = workers[0]->io;
 
-  Gateway gateway(GatewayContext{config, sessions, login, assertions, **signer, csrf, upstreams, blocking,
+  Gateway gateway(GatewayContext{config, sessions, login, assertions, **signer, csrf, blocking,
                                  [db] { return db->check_writable(); }});
 
   tcp::acceptor acceptor(io);
@@ -135,7 +145,7 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   }
   const std::string bound = endpoint_string(acceptor.local_endpoint());
 
-  asio::co_spawn(io, accept_loop(acceptor, gateway), asio::detached);
+  asio::co_spawn(io, accept_loop(acceptor, gateway, workers), asio::detached);
   asio::co_spawn(io, sweep_loop(blocking, sessions, assertions), asio::detached);
 
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
@@ -162,7 +172,7 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
         error_code ec2;
         co_await t.async_wait(awaitable_ec(ec2));
       }
-      io.stop();
+      for (auto& w : workers) w->io.stop();
     }, asio::detached);
   };
   signals.async_wait(on_signal);
@@ -173,10 +183,14 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   sd_notifyf(0, "READY=1\nSTATUS=serving on %s, %zu route(s), %zu directory(ies)", bound.c_str(),
              config->routes.size(), config->directories.size());
 
-  std::vector<std::thread> workers;
-  for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&] { io.run(); });
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
+  std::vector<std::thread> worker_threads;
+  for (unsigned i = 1; i < threads; ++i) {
+    keep_running.push_back(asio::make_work_guard(workers[i]->io));
+    worker_threads.emplace_back([&w = *workers[i]] { w.io.run(); });
+  }
   io.run();
-  for (auto& t : workers) t.join();
+  for (auto& t : worker_threads) t.join();
   blocking.join();
   log::info("shutdown.complete");
   return 0;

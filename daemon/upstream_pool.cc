@@ -21,8 +21,7 @@ UpstreamPool::UpstreamPool(std::chrono::seconds connect_timeout, std::size_t max
 
 std::string UpstreamPool::key(const config::Url& u) { return u.host + ':' + std::to_string(u.port); }
 
-std::optional<tcp::socket> UpstreamPool::take_idle(const config::Url& upstream,
-                                                  const asio::any_io_executor& executor) {
+std::optional<tcp::socket> UpstreamPool::take_idle(const config::Url& upstream) {
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
   auto it = idle_.find(key(upstream));
@@ -31,16 +30,8 @@ std::optional<tcp::socket> UpstreamPool::take_idle(const config::Url& upstream,
   while (!list.empty()) {
     Idle idle = std::move(list.back());
     list.pop_back();
+    if (now - idle.since < max_idle_age_ && looks_reusable(idle.socket)) return std::move(idle.socket);
     error_code ignored;
-    if (now - idle.since < max_idle_age_ && looks_reusable(idle.socket)) {
-      // Move the descriptor onto the caller's executor.
-      auto protocol = idle.socket.local_endpoint(ignored).protocol();
-      if (!ignored) {
-        tcp::socket rebound(executor);
-        rebound.assign(protocol, idle.socket.release(), ignored);
-        if (!ignored) return rebound;
-      }
-    }
     idle.socket.close(ignored);
   }
   return std::nullopt;

@@ -1,5 +1,6 @@
 #pragma once
 // Keep-alive connections to upstreams, reused across requests and client connections.
+// One pool per worker thread: its sockets belong to that worker's io_context.
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -17,9 +18,8 @@ class UpstreamPool {
   UpstreamPool(std::chrono::seconds connect_timeout, std::size_t max_idle_per_upstream = 256,
                std::chrono::seconds max_idle_age = std::chrono::seconds(30));
 
-  // An idle connection that still looks open, if any, bound to `executor` (the
-  // caller's strand: Beast streams must not be used from two threads at once).
-  std::optional<tcp::socket> take_idle(const config::Url& upstream, const asio::any_io_executor& executor);
+  // An idle connection that still looks open, if any.
+  std::optional<tcp::socket> take_idle(const config::Url& upstream);
   // A new connection on the calling coroutine's executor; error_code set on failure (timeout -> beast::error::timeout).
   asio::awaitable<std::optional<tcp::socket>> connect(const config::Url& upstream, error_code& ec);
   void give_back(const config::Url& upstream, tcp::socket socket);

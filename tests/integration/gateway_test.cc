@@ -36,7 +36,9 @@ class GatewayTest : public ::testing::Test {
   void SetUp() override { start(); }
   // Every daemon must stop cleanly: exit 0, no sanitizer report at exit.
   void TearDown() override {
-    if (daemon_) EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
+    if (daemon_) {
+      EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
+    }
   }
 
   void write_config(const ConfigOptions& o) {
