@@ -558,16 +558,18 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
     ureq.body().data = nullptr;
     ureq.body().size = 0;
     ureq.body().more = has_body;
-    upstream->expires_after(server.upstream_timeout);
-    co_await http::async_write_header(*upstream, sr, awaitable_ec(ec));
-    if (!ec && has_body) {
+    if (!has_body) {
+      upstream->expires_after(server.upstream_timeout);
+      co_await http::async_write_header(*upstream, sr, awaitable_ec(ec));
+    } else {
       if (expect_continue) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
         c.stream.expires_after(server.upstream_timeout);
         co_await asio::async_write(c.stream, asio::buffer(cont.data(), cont.size()), awaitable_ec(ec));
         if (ec) co_return false;
       }
-      // Stream the request body: read a chunk from the client, write it upstream.
+      // Stream the request body: read a chunk from the client, write it upstream (the
+      // first write carries the header too: one write instead of two).
       do {
         if (!parser.is_done()) {
           creq.body().data = buf;
@@ -657,13 +659,8 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
   const bool client_keep = creq.keep_alive() && !close_after && !shutting_down_;
   cres.keep_alive(client_keep);
 
+  // The first write carries the header and the first piece of body together.
   http::response_serializer<http::buffer_body> csr{cres};
-  cres.body().data = nullptr;
-  cres.body().size = 0;
-  cres.body().more = !rp->is_done();
-  c.stream.expires_after(server.upstream_timeout);
-  co_await http::async_write_header(c.stream, csr, awaitable_ec(ec));
-  if (ec) co_return false;
   do {
     if (!rp->is_done()) {
       ures.body().data = buf;
