@@ -2,15 +2,10 @@
 
 #include <cctype>
 
+#include "common/text.h"
+
 namespace gatehouse::auth {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Decodes %XX; returns false on a malformed escape.
 bool percent_decode(std::string_view in, std::string& out) {

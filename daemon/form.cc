@@ -2,15 +2,10 @@
 
 #include <sodium.h>
 
+#include "common/text.h"
+
 namespace gatehouse::daemon {
 namespace {
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 std::string decode(std::string_view in) {
   std::string out;
   out.reserve(in.size());
@@ -62,8 +57,7 @@ std::string url_encode(std::string_view text) {
   static constexpr char digits[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : text) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~' || c == '/') {
+    if (is_unreserved(c) || c == '/') {
       out += static_cast<char>(c);
     } else {
       out += '%';

@@ -241,6 +241,12 @@ asio::awaitable<bool> Gateway::respond_error(Connection& c, Parser& parser, http
 asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
   auto& req = parser.get();
   auto target = normalise_target(req.target());
+  // RFC 9112 3.2: an HTTP/1.1 request without Host is malformed.
+  if (req.version() >= 11 && req.find(http::field::host) == req.end()) target.reset();
+  // Both framings at once is the classic request-smuggling shape (RFC 9112 6.3): refuse.
+  if (req.find(http::field::content_length) != req.end() &&
+      req.find(http::field::transfer_encoding) != req.end())
+    target.reset();
   if (!target) {
     log::info("http.bad_path", {{"client", c.peer}});
     co_return co_await respond_error(c, parser, http::status::bad_request, "Bad request",

@@ -3,20 +3,10 @@
 #include <cctype>
 #include <vector>
 
+#include "common/text.h"
+
 namespace gatehouse::daemon {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool is_unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~';
-}
 
 // RFC 3986 5.2.4 on a path whose slashes are already merged.
 std::string remove_dot_segments(std::string_view in) {

@@ -29,6 +29,7 @@ struct ConfigOptions {
   std::string upstream;
   std::string extra_server;
   std::string extra_routes;
+  std::string public_url = "http://gatehouse.test";
 };
 
 class GatewayTest : public ::testing::Test {
@@ -43,7 +44,7 @@ class GatewayTest : public ::testing::Test {
 
   void write_config(const ConfigOptions& o) {
     std::ofstream out(config_path());
-    out << "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://gatehouse.test\"\n"
+    out << "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"" << o.public_url << "\"\n"
         << "upstream_timeout = \"1s\"\n" << o.extra_server << "\n"
         << "[store]\npath = \"" << dir_.file("gatehouse.db") << "\"\n\n"
         << "[keys]\nmaster_key_file = \"" << dir_.file("master.key") << "\"\n\n"
@@ -202,6 +203,22 @@ TEST_F(GatewayTest, LoginSetsHardenedCookieAndRedirectsToRd) {
   EXPECT_NE(set_cookie.find("HttpOnly"), std::string::npos);
   EXPECT_NE(set_cookie.find("SameSite=Lax"), std::string::npos);
   EXPECT_NE(set_cookie.find("Path=/"), std::string::npos);
+}
+
+TEST_F(GatewayTest, CookiesAreSecureWhenUsersReachGatehouseOverHttps) {
+  auto plain = post_login("alice", "correct horse");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->get_header_value("Set-Cookie").find("Secure"), std::string::npos);
+  ConfigOptions tls;
+  tls.public_url = "https://gate.example.org";
+  restart(tls);
+  auto res = post_login("alice", "correct horse");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 303);
+  int secure = 0;
+  for (auto [it, end] = res->headers.equal_range("Set-Cookie"); it != end; ++it)
+    if (it->second.rfind("gatehouse_session=", 0) == 0) secure += it->second.find("; Secure") != std::string::npos;
+  EXPECT_EQ(secure, 1);
 }
 
 TEST_F(GatewayTest, OpenRedirectsFallBackToRoot) {
@@ -484,7 +501,10 @@ TEST_F(GatewayTest, OversizedBodyGets413) {
 TEST_F(GatewayTest, MalformedRequestsGet400AndTheDaemonKeepsServing) {
   for (std::string raw : {std::string("GARBAGE\r\n\r\n"), std::string("GET /public HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"),
                           std::string("GET /public HTTP/1.1\r\nBad Header\r\n\r\n"), std::string("GET noslash HTTP/1.1\r\nHost: x\r\n\r\n"),
-                          std::string("GET /a\x01" "b HTTP/1.1\r\nHost: x\r\n\r\n")}) {
+                          std::string("GET /a\x01" "b HTTP/1.1\r\nHost: x\r\n\r\n"),
+                          std::string("GET /public HTTP/1.1\r\n\r\n"),
+                          std::string("POST /public HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                                      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")}) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
