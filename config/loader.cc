@@ -416,10 +416,10 @@ class Loader {
       auto key_problem = file_problem(key);
       if (cert_problem) s.fail("tls_cert_file", *cert_problem);
       if (key_problem) s.fail("tls_key_file", *key_problem);
-      if (!cert_problem && !key_problem) {
-        c.tls_cert_file = cert;
-        c.tls_key_file = key;
-      }
+      if (!cert_problem && !key_problem)
+        s.fail("tls_cert_file",
+               "a TLS listener is not supported by this build yet; terminate TLS in front of "
+               "gatehouse and list that proxy in trusted_proxies");
     }
 
     if (auto list = s.strings("trusted_proxies")) {

@@ -83,10 +83,6 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
     log::error("startup.failed", {{"code", e.code}, {"error", e.message}});
     return 1;
   };
-  if (!config->server.tls_cert_file.empty())
-    return fail(make_error("config.tls", "a TLS listener is not supported by this build yet; "
-                                         "terminate TLS in front of gatehouse"));
-
   auto opened = store::SqliteStore::open(config->store.path);
   if (!opened) return fail(opened.error());
   std::shared_ptr<store::SqliteStore> db = std::move(opened.value());
