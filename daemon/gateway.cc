@@ -674,7 +674,7 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
       upstream->expires_after(server.upstream_timeout);
       co_await http::async_read(*upstream, ubuf, *rp, awaitable_ec(ec));
       if (ec == http::error::need_buffer) ec = {};
-      if (ec == http::error::partial_message || ec) {
+      if (ec) {
         log::warning("proxy.upstream_body_error", {{"upstream", route.upstream.origin()}, {"error", ec.message()}});
         co_return false;  // the client sees a truncated body and a closed connection
       }
