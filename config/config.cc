@@ -120,29 +120,16 @@ std::string Url::origin() const {
   return out;
 }
 
-std::optional<Url> Url::parse(std::string_view text) {
-  // No spaces, control characters or non-ASCII anywhere; no query or fragment.
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f) return std::nullopt;
-    if (c == '?' || c == '#') return std::nullopt;
-  }
-  Url url;
-  std::string_view rest;
-  if (text.starts_with("http://")) {
-    url.scheme = "http";
-    rest = text.substr(7);
-  } else if (text.starts_with("https://")) {
-    url.scheme = "https";
-    rest = text.substr(8);
-  } else {
-    return std::nullopt;
-  }
-  auto slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  std::string_view path = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
-  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
+namespace {
 
+struct Authority {
+  std::string host;  // lower-cased, IPv6 without brackets
+  std::optional<std::uint16_t> port;
+};
+
+// "host[:port]" or "[v6]:port" of a URL, without userinfo.
+std::optional<Authority> parse_authority(std::string_view authority) {
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
   std::string_view host;
   std::string_view port_text;
   bool has_port = false;
@@ -166,18 +153,79 @@ std::optional<Url> Url::parse(std::string_view text) {
     }
     if (!valid_reg_name(host)) return std::nullopt;
   }
+  Authority out;
   if (has_port) {
-    auto port = parse_port(port_text, 1);
-    if (!port) return std::nullopt;
-    url.port = *port;
-  } else {
-    url.port = default_port(url.scheme);
+    out.port = parse_port(port_text, 1);
+    if (!out.port) return std::nullopt;
   }
-  if (!valid_path(path)) return std::nullopt;
-  url.host.reserve(host.size());
-  for (char c : host) url.host += to_lower(c);
+  out.host.reserve(host.size());
+  for (char c : host) out.host += to_lower(c);
+  return out;
+}
+
+// No spaces, control characters or non-ASCII anywhere; no query or fragment.
+bool plain_url_text(std::string_view text) {
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) return false;
+    if (c == '?' || c == '#') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<Url> Url::parse(std::string_view text) {
+  if (!plain_url_text(text)) return std::nullopt;
+  Url url;
+  std::string_view rest;
+  if (text.starts_with("http://")) {
+    url.scheme = "http";
+    rest = text.substr(7);
+  } else if (text.starts_with("https://")) {
+    url.scheme = "https";
+    rest = text.substr(8);
+  } else {
+    return std::nullopt;
+  }
+  auto slash = rest.find('/');
+  std::string_view path = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+  auto authority = parse_authority(rest.substr(0, slash));
+  if (!authority || !valid_path(path)) return std::nullopt;
+  url.host = std::move(authority->host);
+  url.port = authority->port.value_or(default_port(url.scheme));
   url.path = std::string(path);
   return url;
+}
+
+std::optional<LdapUri> LdapUri::parse(std::string_view text) {
+  if (!plain_url_text(text)) return std::nullopt;
+  LdapUri uri;
+  std::string_view rest;
+  if (text.starts_with("ldap://")) {
+    rest = text.substr(7);
+  } else if (text.starts_with("ldaps://")) {
+    uri.tls = true;
+    rest = text.substr(8);
+  } else {
+    return std::nullopt;
+  }
+  if (rest.ends_with('/')) rest.remove_suffix(1);
+  if (rest.find('/') != std::string_view::npos) return std::nullopt;
+  auto authority = parse_authority(rest);
+  if (!authority) return std::nullopt;
+  uri.host = std::move(authority->host);
+  uri.port = authority->port.value_or(uri.tls ? 636 : 389);
+  uri.text = std::string(text);
+  return uri;
+}
+
+bool LdapUri::is_loopback() const {
+  if (host == "localhost") return true;
+  static const Cidr v4 = *Cidr::parse("127.0.0.0/8");
+  static const Cidr v6 = *Cidr::parse("::1/128");
+  auto ip = IpAddress::parse(host);
+  return ip && (v4.contains(*ip) || v6.contains(*ip));
 }
 
 std::optional<ListenAddress> ListenAddress::parse(std::string_view text) {

@@ -71,10 +71,53 @@ struct SessionConfig {
 
 enum class DirectoryKind { local, ldap, active_directory };
 
+// An ldap:// or ldaps:// server address.
+struct LdapUri {
+  std::string text;  // as written, for logs and libldap
+  bool tls = false;  // ldaps://
+  std::string host;
+  std::uint16_t port = 0;  // explicit, else 389 / 636
+  // "ldap://host[:port][/]" or "ldaps://…"; IPv6 in brackets. No DN, attributes or
+  // extensions: those belong in user_base and friends.
+  static std::optional<LdapUri> parse(std::string_view text);
+  bool is_loopback() const;
+};
+
+// Settings of kind = "ldap" and kind = "active_directory". For active_directory the
+// loader fills in AD defaults for every key not written.
+struct LdapConfig {
+  std::vector<LdapUri> uris;        // failover in order
+  bool start_tls = false;
+  std::string ca_file;              // "" = the system's trust store
+  bool tls_verify = true;           // false only for labs; logged as a warning
+  bool allow_plaintext = false;     // ldap:// without StartTLS to a non-loopback host
+  std::string bind_dn;              // service account for search-then-bind
+  std::string bind_password_file;
+  std::string bind_template;        // direct bind: "uid={username},ou=people,dc=…"
+  std::string user_base;
+  std::string user_filter;          // {username} escaped per RFC 4515
+  std::string username_attribute;   // canonical user name: uid / sAMAccountName
+  std::string email_attribute = "mail";
+  std::string display_name_attribute = "displayName";  // falls back to cn
+  std::string group_base;           // "" = no group search
+  std::string group_filter;         // {dn}, {username}
+  std::string group_name_attribute = "cn";
+  std::string member_of_attribute;  // groups from this attribute of the user entry
+  bool nested_groups = true;        // follow groups that are members of groups
+  std::string tenant;               // real party of the directory's users…
+  std::string tenant_attribute;     // …unless this attribute of the entry names it
+  std::string domain;               // active_directory: NetBIOS name accepted in DOMAIN\user
+  Seconds connect_timeout{3};
+  Seconds timeout{5};               // each LDAP operation
+  Seconds retry_after{30};          // a failed server is skipped this long
+  unsigned pool_size = 8;           // open connections per server and purpose
+};
+
 struct DirectoryConfig {
   std::string name;
   DirectoryKind kind = DirectoryKind::local;
   int line = 0;  // where the table starts, for error messages at runtime
+  LdapConfig ldap;  // kind ldap / active_directory
 };
 
 struct RouteConfig {

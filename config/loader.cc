@@ -103,6 +103,18 @@ bool valid_directory_name(std::string_view name) {
   return true;
 }
 
+// An attribute description (RFC 4512 descr or numeric OID); empty allowed when optional.
+bool valid_attribute_name(std::string_view name, bool may_be_empty) {
+  if (name.empty()) return may_be_empty;
+  if (name.size() > 128) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 bool valid_route_host(std::string_view host) {
   for (char c : host) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -565,9 +577,8 @@ class Loader {
         d.kind = DirectoryKind::local;
         s.check_keys({"name", "kind"});
       } else if (*kind == "ldap" || *kind == "active_directory") {
-        errors_.add(s.line("kind"),
-                    "[directory] kind " + quote(*kind) + " " + std::string(kNotYet));
-        ok = false;
+        d.kind = *kind == "ldap" ? DirectoryKind::ldap : DirectoryKind::active_directory;
+        ok = ldap_directory(s, d) && ok;
       } else {
         errors_.add(s.line("kind"), "[directory] kind " + quote(*kind) +
                                         " is not one of local, ldap, active_directory");
@@ -575,6 +586,168 @@ class Loader {
       }
       if (ok) config_->directories.push_back(std::move(d));
     }
+  }
+
+  // The keys of kind = "ldap" and "active_directory"; AD gets defaults that make
+  // uri, bind_dn, bind_password_file and user_base enough.
+  bool ldap_directory(Section& s, DirectoryConfig& d) {
+    const bool ad = d.kind == DirectoryKind::active_directory;
+    LdapConfig& c = d.ldap;
+    if (ad) {
+      s.check_keys({"name", "kind", "uri", "start_tls", "ca_file", "tls_verify", "allow_plaintext",
+                    "bind_dn", "bind_password_file", "user_base", "user_filter",
+                    "username_attribute", "email_attribute", "display_name_attribute",
+                    "group_base", "group_filter", "group_name_attribute", "member_of_attribute",
+                    "nested_groups", "tenant", "tenant_attribute", "domain", "connect_timeout",
+                    "timeout", "retry_after", "pool_size"});
+      c.user_filter =
+          "(&(objectCategory=person)(objectClass=user)"
+          "(|(sAMAccountName={username})(userPrincipalName={username})))";
+      c.username_attribute = "sAMAccountName";
+      c.group_filter = "(member:1.2.840.113556.1.4.1941:={dn})";  // in-chain: nested groups
+      c.nested_groups = false;  // the server already follows the chain
+    } else {
+      s.check_keys({"name", "kind", "uri", "start_tls", "ca_file", "tls_verify", "allow_plaintext",
+                    "bind_dn", "bind_password_file", "bind_template", "user_base", "user_filter",
+                    "username_attribute", "email_attribute", "display_name_attribute",
+                    "group_base", "group_filter", "group_name_attribute", "member_of_attribute",
+                    "nested_groups", "tenant", "tenant_attribute", "connect_timeout", "timeout",
+                    "retry_after", "pool_size"});
+      c.user_filter = "(uid={username})";
+      c.username_attribute = "uid";
+      c.group_filter = "(member={dn})";
+    }
+    bool ok = true;
+    auto fail = [&](std::string_view key, const std::string& message) {
+      s.fail(key, message);
+      ok = false;
+    };
+    // A wrongly typed value is reported by the getter; it makes the table unusable too.
+    auto get_string = [&](std::string_view key, std::string& out) {
+      if (!s.has(key)) return;
+      if (auto v = s.string(key)) out = *v; else ok = false;
+    };
+    auto get_bool = [&](std::string_view key, bool& out) {
+      if (!s.has(key)) return;
+      if (auto v = s.boolean(key)) out = *v; else ok = false;
+    };
+
+    // uri: one string or an array of them, failover in order.
+    std::vector<StringAt> uris;
+    if (const auto* node = s.get("uri"); !node) {
+      s.missing("uri");
+      ok = false;
+    } else if (node->is_string()) {
+      uris.push_back({*s.string("uri"), s.line("uri")});
+    } else if (auto list = s.strings("uri")) {
+      uris = std::move(*list);
+      if (uris.empty()) fail("uri", "must name at least one server");
+    } else {
+      ok = false;
+    }
+    for (const auto& u : uris) {
+      if (auto uri = LdapUri::parse(u.value)) {
+        c.uris.push_back(std::move(*uri));
+      } else {
+        s.fail_at(u.line, "uri",
+                  quote(u.value) + " is not an LDAP server address (write ldap://host[:port] "
+                                   "or ldaps://host[:port])");
+        ok = false;
+      }
+    }
+    get_bool("start_tls", c.start_tls);
+    get_bool("tls_verify", c.tls_verify);
+    get_bool("allow_plaintext", c.allow_plaintext);
+    for (const auto& uri : c.uris) {
+      if (uri.tls && c.start_tls) {
+        fail("start_tls", "is for ldap:// servers; " + quote(uri.text) + " already uses TLS");
+        break;
+      }
+      if (!uri.tls && !c.start_tls && !c.allow_plaintext && !uri.is_loopback()) {
+        s.fail_at(s.line("uri"), "uri",
+                  quote(uri.text) + " would carry passwords unencrypted: use ldaps://, "
+                                    "start_tls = true, or allow_plaintext = true");
+        ok = false;
+        break;
+      }
+    }
+    get_string("ca_file", c.ca_file);
+    if (!c.ca_file.empty())
+      if (auto problem = file_problem(c.ca_file)) fail("ca_file", *problem);
+
+    get_string("bind_dn", c.bind_dn);
+    get_string("bind_password_file", c.bind_password_file);
+    if (!ad) get_string("bind_template", c.bind_template);
+    if (!c.bind_dn.empty() && c.bind_password_file.empty()) {
+      fail("bind_dn", "is set but bind_password_file is not");
+    } else if (c.bind_dn.empty() && !c.bind_password_file.empty()) {
+      fail("bind_password_file", "is set but bind_dn is not");
+    } else if (!c.bind_password_file.empty()) {
+      if (auto problem = file_problem(c.bind_password_file)) fail("bind_password_file", *problem);
+    }
+    if (c.bind_dn.empty() && c.bind_template.empty()) {
+      errors_.add(s.line(), "[directory] " + quote(d.name) +
+                                ": set bind_dn and bind_password_file (search, then bind as the "
+                                "user)" + (ad ? "" : ", or bind_template (bind directly)"));
+      ok = false;
+    }
+    if (!c.bind_template.empty() && c.bind_template.find("{username}") == std::string::npos)
+      fail("bind_template", "must contain {username}");
+
+    get_string("user_base", c.user_base);
+    if (c.user_base.empty() && c.bind_template.empty()) {
+      if (s.has("user_base")) fail("user_base", "must not be empty"); else { s.missing("user_base"); ok = false; }
+    }
+    get_string("user_filter", c.user_filter);
+    if (c.user_filter.find("{username}") == std::string::npos)
+      fail("user_filter", "must contain {username}");
+    else if (c.user_filter.front() != '(' || c.user_filter.back() != ')')
+      fail("user_filter", quote(c.user_filter) + " is not an LDAP filter (it must be in parentheses)");
+
+    get_string("username_attribute", c.username_attribute);
+    get_string("email_attribute", c.email_attribute);
+    get_string("display_name_attribute", c.display_name_attribute);
+    get_string("group_base", c.group_base);
+    if (ad && !s.has("group_base")) c.group_base = c.user_base;
+    get_string("group_filter", c.group_filter);
+    get_string("group_name_attribute", c.group_name_attribute);
+    get_string("member_of_attribute", c.member_of_attribute);
+    get_bool("nested_groups", c.nested_groups);
+    if (!c.group_base.empty() &&
+        (c.group_filter.empty() || c.group_filter.front() != '(' || c.group_filter.back() != ')'))
+      fail("group_filter", quote(c.group_filter) + " is not an LDAP filter (it must be in parentheses)");
+    get_string("tenant", c.tenant);
+    get_string("tenant_attribute", c.tenant_attribute);
+    const std::pair<std::string_view, const std::string*> attributes[] = {
+        {"username_attribute", &c.username_attribute}, {"email_attribute", &c.email_attribute},
+        {"display_name_attribute", &c.display_name_attribute},
+        {"group_name_attribute", &c.group_name_attribute},
+        {"member_of_attribute", &c.member_of_attribute}, {"tenant_attribute", &c.tenant_attribute}};
+    for (const auto& [key, value] : attributes) {
+      const bool optional = key == "member_of_attribute" || key == "tenant_attribute";
+      if (!valid_attribute_name(*value, optional))
+        fail(key, quote(*value) + " is not an LDAP attribute name");
+    }
+    if (c.tenant.empty() && c.tenant_attribute.empty()) {
+      errors_.add(s.line(), "[directory] " + quote(d.name) +
+                                ": set tenant (the organisation of its users) or tenant_attribute");
+      ok = false;
+    }
+    if (ad) get_string("domain", c.domain);
+
+    if (s.has("connect_timeout")) {
+      if (auto v = s.duration_between("connect_timeout", Seconds(1), Seconds(60))) c.connect_timeout = *v; else ok = false;
+    }
+    if (s.has("timeout")) {
+      if (auto v = s.duration_between("timeout", Seconds(1), Seconds(300))) c.timeout = *v; else ok = false;
+    }
+    if (s.has("retry_after")) {
+      if (auto v = s.duration_between("retry_after", Seconds(1), Seconds(3600))) c.retry_after = *v; else ok = false;
+    }
+    if (s.has("pool_size")) {
+      if (auto v = s.integer_between("pool_size", 1, 256)) c.pool_size = static_cast<unsigned>(*v); else ok = false;
+    }
+    return ok;
   }
 
   void routes() {

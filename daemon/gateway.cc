@@ -32,6 +32,21 @@ constexpr auto kKeepAliveIdle = std::chrono::seconds(75);
 constexpr std::string_view kInternalPrefix = "/.gatehouse/";
 constexpr std::string_view kGenericLoginFailure = "The user name or password is incorrect.";
 
+// Said only when the directory confirmed the password itself was right (AD 532, 773):
+// anything else gets the generic message, so a guesser learns nothing.
+std::string_view login_failure_message(directory::AuthStatus outcome) {
+  switch (outcome) {
+    case directory::AuthStatus::password_expired:
+      return "Your password has expired. Change it with your organisation's password tool, "
+             "then sign in with the new password.";
+    case directory::AuthStatus::must_change_password:
+      return "You must change your password before you can sign in. Change it with your "
+             "organisation's password tool, then sign in with the new password.";
+    default:
+      return kGenericLoginFailure;
+  }
+}
+
 struct ActiveGuard {
   std::atomic<std::size_t>& n;
   explicit ActiveGuard(std::atomic<std::size_t>& c) : n(c) { ++n; }
@@ -353,13 +368,17 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
     res.body() = R"({"status":"ok"})";
     co_return co_await respond(c, parser, res);
   } else if (path == "/.gatehouse/readyz" && get) {
-    auto st = ctx_.readiness ? ctx_.readiness() : Status(Ok{});
-    http::response<http::string_body> res{st ? http::status::ok : http::status::service_unavailable, 11};
+    std::vector<NotReady> failing;
+    if (ctx_.readiness) failing = co_await run_blocking(ctx_.blocking, [&] { return ctx_.readiness(); });
+    http::response<http::string_body> res{failing.empty() ? http::status::ok : http::status::service_unavailable, 11};
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "no-store");
-    nlohmann::json j = {{"status", st ? "ready" : "not_ready"}};
-    if (!st) j["failing"] = {{{"component", st.error().code}, {"message", st.error().message}}};
-    res.body() = j.dump();
+    nlohmann::json j = {{"status", failing.empty() ? "ready" : "not_ready"}};
+    if (!failing.empty()) {
+      j["failing"] = nlohmann::json::array();
+      for (const auto& f : failing) j["failing"].push_back({{"component", f.component}, {"message", f.message}});
+    }
+    res.body() = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     co_return co_await respond(c, parser, res);
   } else {
     co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
@@ -485,7 +504,7 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
                               {"directory", r.directory}, {"outcome", directory::to_string(r.outcome)},
                               {"detail", r.detail}});
   res.result(http::status::unauthorized);
-  model.error = std::string(kGenericLoginFailure);
+  model.error = std::string(login_failure_message(r.outcome));
   res.body() = login_page(model);
   co_return co_await respond(c, parser, res);
 }

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "auth/assertion_issuer.h"
 #include "auth/csrf.h"
@@ -15,6 +17,12 @@
 
 namespace gatehouse::daemon {
 
+// A component that is not ready, for /.gatehouse/readyz.
+struct NotReady {
+  std::string component;  // "store", "directory:corp"
+  std::string message;
+};
+
 struct GatewayContext {
   std::shared_ptr<const config::Config> config;
   auth::SessionManager& sessions;
@@ -23,7 +31,8 @@ struct GatewayContext {
   const auth::AssertionSigner& signer;
   const auth::CsrfGuard& csrf;
   asio::thread_pool& blocking;
-  std::function<Status()> readiness;  // store writable, directories reachable
+  // Store writable, directories reachable; may block (runs on `blocking`).
+  std::function<std::vector<NotReady>()> readiness;
 };
 
 class Gateway {

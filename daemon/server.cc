@@ -15,6 +15,7 @@
 #include "daemon/asio.h"
 #include "daemon/gateway.h"
 #include "daemon/upstream_pool.h"
+#include "directory/ldap_directory.h"
 #include "directory/local_directory.h"
 #include "store/sqlite_store.h"
 
@@ -99,9 +100,12 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
         directories.push_back(std::make_shared<directory::LocalDirectory>(d.name, *db));
         break;
       case config::DirectoryKind::ldap:
-      case config::DirectoryKind::active_directory:
-        return fail(make_error("config.directory", "directory \"" + d.name +
-                                                       "\": this kind is not supported by this build yet"));
+      case config::DirectoryKind::active_directory: {
+        auto made = directory::LdapDirectory::create(d);
+        if (!made) return fail(made.error());
+        directories.push_back(std::move(made).value());
+        break;
+      }
     }
   }
 
@@ -124,7 +128,15 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   asio::io_context& io = workers[0]->io;
 
   Gateway gateway(GatewayContext{config, sessions, login, assertions, **signer, csrf, blocking,
-                                 [db] { return db->check_writable(); }});
+                                 [db, directories] {
+                                   std::vector<NotReady> failing;
+                                   if (auto st = db->check_writable(); !st)
+                                     failing.push_back({"store", st.error().message});
+                                   for (const auto& d : directories)
+                                     if (auto st = d->check(); !st)
+                                       failing.push_back({"directory:" + d->name(), st.error().message});
+                                   return failing;
+                                 }});
 
   tcp::acceptor acceptor(io);
   try {

@@ -11,7 +11,17 @@
 
 namespace gatehouse::directory {
 
-enum class AuthStatus { ok, bad_credentials, disabled, expired, must_change_password, locked };
+// Outcomes other than ok and bad_credentials mean the password was right (or the
+// directory would not say more), so the directory that gave them decides the login.
+enum class AuthStatus {
+  ok,
+  bad_credentials,
+  disabled,              // account disabled, or not permitted to log on now / from here
+  expired,               // the account has expired
+  password_expired,      // the password was right but has expired
+  must_change_password,  // the password was right but must be changed first
+  locked,                // locked by the directory itself
+};
 std::string_view to_string(AuthStatus s);
 
 struct Identity {
@@ -33,6 +43,8 @@ class Directory {
   virtual ~Directory() = default;
   virtual const std::string& name() const = 0;
   virtual Result<AuthOutcome> authenticate(std::string_view username, const Secret& password) = 0;
+  // Readiness: can the directory answer right now? Cheap; called by /.gatehouse/readyz.
+  virtual Status check() { return Ok{}; }
 };
 
 }  // namespace gatehouse::directory

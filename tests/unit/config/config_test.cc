@@ -107,6 +107,16 @@ std::string with_all(const std::string& text) {
   return text + kServer + kStore + kDirectory + kRoute;
 }
 
+// Lines 1-8: a valid kind = "ldap" table; `extra` follows on line 9.
+std::string ldap_table(const std::string& extra, bool with_uri = true, bool with_password_file = true) {
+  return std::string("[[directory]]\nname = \"corp\"\nkind = \"ldap\"\n") +
+         (with_uri ? "tls_verify = true\n" : "") +  // keeps the line numbers when uri comes later
+         "bind_dn = \"cn=gatehouse,ou=services,dc=example,dc=org\"\n" +
+         (with_password_file ? "bind_password_file = \"" __FILE__ "\"\n" : "\n") +
+         "user_base = \"ou=people,dc=example,dc=org\"\n" + "tenant = \"example\"\n" + extra +
+         (with_uri && extra.find("uri =") == std::string::npos ? "uri = \"ldap://127.0.0.1:3389\"\n" : "");
+}
+
 const std::string kListenAndUrl =
     "listen = \"127.0.0.1:8080\"\n"
     "public_url = \"http://127.0.0.1:8080\"\n";  // lines 2 and 3 of with_server()
@@ -454,6 +464,60 @@ TEST(LoadConfig, FullConfigIsLoadedWithEveryValue) {
   EXPECT_EQ(c.routes[1].line, 40);
 }
 
+TEST(ParseConfig, ActiveDirectoryNeedsOnlyUriBindAndBase) {
+  auto result = parse_config(with_directories("[[directory]]\nname = \"ad\"\nkind = \"active_directory\"\n"
+                                              "uri = [\"ldaps://dc1.example.org\", \"ldaps://dc2.example.org:3269\"]\n"
+                                              "bind_dn = \"CN=svc,CN=Users,DC=example,DC=org\"\n"
+                                              "bind_password_file = \"" __FILE__ "\"\n"
+                                              "user_base = \"DC=example,DC=org\"\ntenant = \"example\"\n"),
+                             "test.toml");
+  ASSERT_TRUE(result.config) << messages(result)[0];
+  const auto& d = result.config->directories.at(0);
+  EXPECT_EQ(d.kind, DirectoryKind::active_directory);
+  ASSERT_EQ(d.ldap.uris.size(), 2u);
+  EXPECT_TRUE(d.ldap.uris[0].tls);
+  EXPECT_EQ(d.ldap.uris[0].port, 636);
+  EXPECT_EQ(d.ldap.uris[1].port, 3269);
+  EXPECT_EQ(d.ldap.username_attribute, "sAMAccountName");
+  EXPECT_NE(d.ldap.user_filter.find("(sAMAccountName={username})"), std::string::npos);
+  EXPECT_EQ(d.ldap.group_base, "DC=example,DC=org");
+  EXPECT_EQ(d.ldap.group_filter, "(member:1.2.840.113556.1.4.1941:={dn})");
+  EXPECT_FALSE(d.ldap.nested_groups);  // the in-chain rule already follows nesting
+  EXPECT_TRUE(d.ldap.tls_verify);
+  EXPECT_EQ(d.ldap.timeout, Seconds(5));
+}
+
+TEST(ParseConfig, LdapDefaultsAndLoopbackPlaintext) {
+  auto result = parse_config(with_directories(ldap_table("")), "test.toml");
+  ASSERT_TRUE(result.config) << messages(result)[0];
+  const auto& c = result.config->directories.at(0).ldap;
+  ASSERT_EQ(c.uris.size(), 1u);
+  EXPECT_EQ(c.uris[0].host, "127.0.0.1");
+  EXPECT_EQ(c.uris[0].port, 3389);
+  EXPECT_FALSE(c.uris[0].tls);
+  EXPECT_EQ(c.user_filter, "(uid={username})");
+  EXPECT_EQ(c.group_filter, "(member={dn})");
+  EXPECT_TRUE(c.nested_groups);
+  EXPECT_EQ(c.tenant, "example");
+}
+
+TEST(LdapUri, ParsesSchemesHostsAndPorts) {
+  auto a = LdapUri::parse("ldap://ldap.example.org");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->port, 389);
+  EXPECT_FALSE(a->is_loopback());
+  auto b = LdapUri::parse("ldaps://[::1]:1636/");
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(b->tls);
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_EQ(b->port, 1636);
+  EXPECT_TRUE(b->is_loopback());
+  EXPECT_TRUE(LdapUri::parse("ldap://localhost:3389")->is_loopback());
+  for (const char* bad : {"ldapi:///var/run/ldapi", "ldap://", "ldap://host/dc=example", "ldap://host:0",
+                          "ldap://user@host", "ldap://host?x", "http://host", "ldap://ho st"})
+    EXPECT_FALSE(LdapUri::parse(bad)) << bad;
+}
+
 TEST(ParseConfig, PathPrefixLosesTrailingSlashesButRootStaysSlash) {
   auto result = parse_config(
       with_routes("[[route]]\npath_prefix = \"/app//\"\nupstream = \"http://127.0.0.1:1\"\n"
@@ -746,14 +810,67 @@ INSTANTIATE_TEST_SUITE_P(
                                    "[[directory]]\nname = \"local\"\nkind = \"local\"\n"),
                   {"test.toml:5: [directory] name: \"local\" is already used by the "
                    "[[directory]] at line 1"}},
-        ErrorCase{"LdapNotYet",
+        // An ldap table that is valid but for the line each case appends (line 9 on).
+        ErrorCase{"LdapUriNotLdap",
+                  with_directories(ldap_table("uri = [\"http://ldap.example.org\"]\n")),
+                  {"test.toml:9: [directory] uri: \"http://ldap.example.org\" is not an LDAP "
+                   "server address (write ldap://host[:port] or ldaps://host[:port])"}},
+        ErrorCase{"LdapUriMissing",
+                  with_directories(ldap_table("", /*with_uri=*/false)),
+                  {"test.toml:1: [directory] uri: missing"}},
+        ErrorCase{"LdapPlaintextToRemoteHost",
+                  with_directories(ldap_table("uri = \"ldap://ldap.example.org\"\n")),
+                  {"test.toml:9: [directory] uri: \"ldap://ldap.example.org\" would carry "
+                   "passwords unencrypted: use ldaps://, start_tls = true, or allow_plaintext = "
+                   "true"}},
+        ErrorCase{"LdapStartTlsOnLdaps",
+                  with_directories(ldap_table("uri = \"ldaps://ldap.example.org\"\nstart_tls = true\n")),
+                  {"test.toml:10: [directory] start_tls: is for ldap:// servers; "
+                   "\"ldaps://ldap.example.org\" already uses TLS"}},
+        ErrorCase{"LdapNoWayToBind",
                   with_directories("[[directory]]\nname = \"corp\"\nkind = \"ldap\"\n"
-                                   "uri = [\"ldap://127.0.0.1:3389\"]\n"),
-                  {"test.toml:3: [directory] kind \"ldap\" is not supported by this build yet"}},
-        ErrorCase{"ActiveDirectoryNotYet",
-                  with_directories("[[directory]]\nname = \"ad\"\nkind = \"active_directory\"\n"),
-                  {"test.toml:3: [directory] kind \"active_directory\" is not supported by this "
-                   "build yet"}},
+                                   "uri = \"ldap://127.0.0.1\"\nuser_base = \"dc=example\"\n"
+                                   "tenant = \"example\"\n"),
+                  {"test.toml:1: [directory] \"corp\": set bind_dn and bind_password_file "
+                   "(search, then bind as the user), or bind_template (bind directly)"}},
+        ErrorCase{"LdapNoTenant",
+                  with_directories("[[directory]]\nname = \"corp\"\nkind = \"ldap\"\n"
+                                   "uri = \"ldap://127.0.0.1\"\nuser_base = \"dc=example\"\n"
+                                   "bind_template = \"uid={username},dc=example\"\n"),
+                  {"test.toml:1: [directory] \"corp\": set tenant (the organisation of its "
+                   "users) or tenant_attribute"}},
+        ErrorCase{"LdapFilterWithoutPlaceholder",
+                  with_directories(ldap_table("user_filter = \"(uid=alice)\"\n")),
+                  {"test.toml:9: [directory] user_filter: must contain {username}"}},
+        ErrorCase{"LdapFilterNotAFilter",
+                  with_directories(ldap_table("user_filter = \"uid={username}\"\n")),
+                  {"test.toml:9: [directory] user_filter: \"uid={username}\" is not an LDAP "
+                   "filter (it must be in parentheses)"}},
+        ErrorCase{"LdapBindTemplateWithoutPlaceholder",
+                  with_directories(ldap_table("bind_template = \"uid=alice,dc=example\"\n")),
+                  {"test.toml:9: [directory] bind_template: must contain {username}"}},
+        ErrorCase{"LdapPasswordFileMissing",
+                  with_directories(ldap_table("bind_password_file = \"/nonexistent/ldap.pw\"\n",
+                                              true, /*with_password_file=*/false)),
+                  {"test.toml:9: [directory] bind_password_file: missing file "
+                   "\"/nonexistent/ldap.pw\""}},
+        ErrorCase{"LdapBadAttributeName",
+                  with_directories(ldap_table("tenant_attribute = \"o)(uid=*\"\n")),
+                  {"test.toml:9: [directory] tenant_attribute: \"o)(uid=*\" is not an LDAP "
+                   "attribute name"}},
+        ErrorCase{"LdapTimeoutZero",
+                  with_directories(ldap_table("timeout = \"0s\"\n")),
+                  {"test.toml:9: [directory] timeout: must be between 1s and 5m, got 0s"}},
+        ErrorCase{"LdapPoolSizeZero",
+                  with_directories(ldap_table("pool_size = 0\n")),
+                  {"test.toml:9: [directory] pool_size: must be between 1 and 256, got 0"}},
+        ErrorCase{"ActiveDirectoryHasNoBindTemplate",
+                  with_directories("[[directory]]\nname = \"ad\"\nkind = \"active_directory\"\n"
+                                   "uri = \"ldaps://dc1.example.org\"\nbind_dn = \"cn=x\"\n"
+                                   "bind_password_file = \"" __FILE__ "\"\n"
+                                   "user_base = \"DC=example,DC=org\"\ntenant = \"example\"\n"
+                                   "bind_template = \"{username}\"\n"),
+                  {"test.toml:9: unknown key \"bind_template\" in [directory]"}},
         ErrorCase{"KindUnknown",
                   with_directories("[[directory]]\nname = \"corp\"\nkind = \"nis\"\n"),
                   {"test.toml:3: [directory] kind \"nis\" is not one of local, ldap, "

@@ -1,0 +1,379 @@
+#include "directory/ldap_directory.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "common/log.h"
+#include "directory/ldap_text.h"
+
+namespace gatehouse::directory {
+
+namespace {
+
+constexpr int kMaxNestingDepth = 10;
+constexpr std::size_t kMaxGroups = 1000;
+// Group DNs per OR-ed filter when following nested groups.
+constexpr std::size_t kDnsPerFilter = 50;
+
+// userAccountControl bits (MS-ADTS 2.2.16).
+constexpr unsigned long kUacAccountDisable = 0x2;
+constexpr unsigned long kUacLockout = 0x10;
+
+AuthOutcome outcome(AuthStatus status, std::string detail) {
+  return AuthOutcome{status, {}, std::move(detail)};
+}
+
+// The password file holds the password alone; one trailing newline is an editor's,
+// not part of it.
+Result<Secret> read_password_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error("directory.config", "cannot read \"" + path + "\": " + std::strerror(errno));
+  std::string data;
+  char buffer[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    data.append(buffer, static_cast<std::size_t>(n));
+    if (data.size() > 65536) break;
+  }
+  ::close(fd);
+  sodium_memzero(buffer, sizeof buffer);
+  if (data.ends_with("\r\n")) {
+    data.resize(data.size() - 2);
+  } else if (data.ends_with('\n')) {
+    data.pop_back();
+  }
+  Secret password(std::move(data));
+  if (password.empty()) return make_error("directory.config", "\"" + path + "\" is empty");
+  return password;
+}
+
+// "(|F1F2…)" of the filter template for each value, or the one filter.
+std::string any_of(const std::string& filter_template, std::string_view placeholder,
+                   const std::vector<std::string>& values, const std::vector<std::pair<std::string_view, std::string>>& fixed) {
+  std::string out;
+  for (const auto& v : values) {
+    auto subs = fixed;
+    subs.emplace_back(placeholder, ldap::escape_filter_value(v));
+    out += ldap::substitute(filter_template, subs);
+  }
+  return values.size() == 1 ? out : "(|" + out + ")";
+}
+
+}  // namespace
+
+// --- LdapDirectory ----------------------------------------------------------------
+
+Result<std::shared_ptr<Directory>> LdapDirectory::create(const config::DirectoryConfig& config) {
+  const config::LdapConfig& c = config.ldap;
+  ldap::ConnectionSettings settings;
+  settings.connect_timeout = c.connect_timeout;
+  settings.timeout = c.timeout;
+  settings.start_tls = c.start_tls;
+  settings.tls_verify = c.tls_verify;
+  settings.ca_file = c.ca_file;
+
+  std::shared_ptr<ldap::TlsContext> tls;
+  const bool uses_tls = c.start_tls || std::any_of(c.uris.begin(), c.uris.end(), [](const auto& u) { return u.tls; });
+  if (uses_tls) {
+    auto made = ldap::TlsContext::create(settings);
+    if (!made) return make_error("directory.config", "directory \"" + config.name + "\": " + made.error().message);
+    tls = std::move(made).value();
+    if (!c.tls_verify)
+      log::warning("directory.tls_unverified",
+                   {{"directory", config.name},
+                    {"detail", "tls_verify = false: the server's certificate is not checked; use only in a lab"}});
+  }
+  std::optional<ldap::Credentials> service;
+  if (!c.bind_dn.empty()) {
+    auto password = read_password_file(c.bind_password_file);
+    if (!password) return make_error("directory.config", "directory \"" + config.name + "\": bind_password_file " + password.error().message);
+    service = ldap::Credentials{c.bind_dn, std::move(password).value()};
+  }
+  auto pool = std::make_unique<ldap::Pool>(config.name, c.uris, settings, tls, std::move(service), c.pool_size,
+                                           c.retry_after);
+  if (config.kind == config::DirectoryKind::active_directory)
+    return std::shared_ptr<Directory>(new ActiveDirectory(config, std::move(pool)));
+  return std::shared_ptr<Directory>(new LdapDirectory(config, std::move(pool)));
+}
+
+LdapDirectory::LdapDirectory(const config::DirectoryConfig& config, std::unique_ptr<ldap::Pool> pool)
+    : name_(config.name), config_(config.ldap), pool_(std::move(pool)) {}
+
+Status LdapDirectory::check() { return pool_->check(); }
+
+std::optional<std::vector<std::string>> LdapDirectory::lookup_names(std::string_view username,
+                                                                     std::string*) const {
+  return std::vector<std::string>{std::string(username)};
+}
+
+AuthOutcome LdapDirectory::refused(const ldap::BindRefusal& refusal) const {
+  std::string detail = "bind refused: " + ldap::result_text(refusal.code);
+  if (!refusal.diagnostic.empty()) detail += " (" + refusal.diagnostic + ")";
+  return outcome(AuthStatus::bad_credentials, detail);
+}
+
+std::optional<AuthOutcome> LdapDirectory::account_state(const ldap::Entry&) const { return std::nullopt; }
+
+std::vector<std::string> LdapDirectory::entry_attributes() const {
+  std::vector<std::string> attrs = {config_.username_attribute, config_.email_attribute,
+                                    config_.display_name_attribute, "cn"};
+  if (!config_.member_of_attribute.empty()) attrs.push_back(config_.member_of_attribute);
+  if (!config_.tenant_attribute.empty()) attrs.push_back(config_.tenant_attribute);
+  return attrs;
+}
+
+Result<AuthOutcome> LdapDirectory::authenticate(std::string_view username, const Secret& password) {
+  // An empty password would be an unauthenticated bind, which LDAP servers accept.
+  if (password.empty()) return outcome(AuthStatus::bad_credentials, "empty password");
+  if (username.empty()) return outcome(AuthStatus::bad_credentials, "empty user name");
+  if (!config_.bind_template.empty()) return authenticate_direct(username, password);
+  return authenticate_search_then_bind(username, password);
+}
+
+Result<LdapDirectory::Found> LdapDirectory::find_user(const std::vector<std::string>& names) {
+  const std::string filter = any_of(config_.user_filter, "{username}", names, {});
+  const auto attrs = entry_attributes();
+  std::vector<ldap::Entry> entries;
+  bool truncated = false;
+  auto st = pool_->run(ldap::Purpose::service, [&](ldap::Connection& c) -> Status {
+    auto r = c.search(config_.user_base, ldap::Scope::subtree, filter, attrs, 2, &truncated);
+    if (!r) return r.error();
+    entries = std::move(r).value();
+    return Ok{};
+  });
+  if (!st) return st.error();
+  Found found;
+  if (entries.empty()) {
+    found.detail = "no such user";
+  } else if (entries.size() > 1 || truncated) {
+    // Binding as either could log in the wrong person: refuse, and tell the admin.
+    found.detail = "more than one entry matches the user filter";
+    log::warning("directory.ambiguous_user", {{"directory", name_}, {"first", entries[0].dn},
+                                              {"second", entries.size() > 1 ? entries[1].dn : "?"}});
+  } else {
+    found.entry = std::move(entries[0]);
+  }
+  return found;
+}
+
+Result<AuthOutcome> LdapDirectory::authenticate_search_then_bind(std::string_view username,
+                                                                 const Secret& password) {
+  std::string detail;
+  auto names = lookup_names(username, &detail);
+  if (!names) return outcome(AuthStatus::bad_credentials, detail);
+  auto found = find_user(*names);
+  if (!found) return found.error();
+  if (!found->entry) return outcome(AuthStatus::bad_credentials, found->detail);
+  const ldap::Entry& entry = *found->entry;
+
+  std::optional<ldap::BindRefusal> refusal;
+  auto st = pool_->run(ldap::Purpose::user, [&](ldap::Connection& c) -> Status {
+    auto r = c.bind(entry.dn, password);
+    if (!r) return r.error();
+    refusal = std::move(r).value();
+    return Ok{};
+  });
+  if (!st) return st.error();
+  if (refusal) return refused(*refusal);
+  if (auto state = account_state(entry)) return *state;
+
+  std::vector<std::string> groups;
+  st = pool_->run(ldap::Purpose::service, [&](ldap::Connection& c) -> Status {
+    auto r = groups_of(c, entry, username);
+    if (!r) return r.error();
+    groups = std::move(r).value();
+    return Ok{};
+  });
+  if (!st) return st.error();
+  return identity_of(entry, username, std::move(groups));
+}
+
+Result<AuthOutcome> LdapDirectory::authenticate_direct(std::string_view username, const Secret& password) {
+  auto escaped = ldap::escape_dn_value(username);
+  if (!escaped) return outcome(AuthStatus::bad_credentials, "user name cannot be part of a DN");
+  const std::string dn = ldap::substitute(config_.bind_template, {{"{username}", *escaped}});
+  const auto attrs = entry_attributes();
+  std::optional<ldap::BindRefusal> refusal;
+  std::optional<ldap::Entry> entry;
+  std::vector<std::string> groups;
+  // Without a service account the user's own connection reads the entry and groups.
+  const bool own_connection = config_.bind_dn.empty();
+  auto st = pool_->run(ldap::Purpose::user, [&](ldap::Connection& c) -> Status {
+    auto r = c.bind(dn, password);
+    if (!r) return r.error();
+    refusal = std::move(r).value();
+    if (refusal) return Ok{};
+    auto e = c.search(dn, ldap::Scope::base, "(objectClass=*)", attrs, 1);
+    if (!e) return e.error();
+    if (e->empty()) return Ok{};
+    entry = std::move(e->front());
+    if (own_connection) {
+      auto g = groups_of(c, *entry, username);
+      if (!g) return g.error();
+      groups = std::move(g).value();
+    }
+    return Ok{};
+  });
+  if (!st) return st.error();
+  if (refusal) return refused(*refusal);
+  if (!entry) return outcome(AuthStatus::bad_credentials, "bound, but the entry \"" + dn + "\" cannot be read");
+  if (auto state = account_state(*entry)) return *state;
+  if (!own_connection) {
+    st = pool_->run(ldap::Purpose::service, [&](ldap::Connection& c) -> Status {
+      auto g = groups_of(c, *entry, username);
+      if (!g) return g.error();
+      groups = std::move(g).value();
+      return Ok{};
+    });
+    if (!st) return st.error();
+  }
+  return identity_of(*entry, username, std::move(groups));
+}
+
+Result<std::vector<std::string>> LdapDirectory::groups_of(ldap::Connection& c, const ldap::Entry& entry,
+                                                          std::string_view username) {
+  std::set<std::string> names;
+  if (!config_.member_of_attribute.empty()) {
+    if (const auto* dns = entry.values(config_.member_of_attribute))
+      for (const auto& dn : *dns)
+        if (auto n = ldap::first_rdn_value(dn)) names.insert(*n);
+  }
+  if (!config_.group_base.empty()) {
+    std::string canonical = entry.first(config_.username_attribute);
+    if (canonical.empty()) canonical = std::string(username);
+    const std::vector<std::pair<std::string_view, std::string>> fixed = {
+        {"{username}", ldap::escape_filter_value(canonical)}};
+    std::set<std::string> seen;  // group DNs, lower-cased: cycles end here
+    std::vector<std::string> frontier = {entry.dn};
+    for (int depth = 0; !frontier.empty() && depth < kMaxNestingDepth; ++depth) {
+      std::vector<std::string> next;
+      for (std::size_t i = 0; i < frontier.size(); i += kDnsPerFilter) {
+        std::vector<std::string> chunk(frontier.begin() + static_cast<std::ptrdiff_t>(i),
+                                       frontier.begin() + static_cast<std::ptrdiff_t>(std::min(frontier.size(), i + kDnsPerFilter)));
+        const std::string filter = any_of(config_.group_filter, "{dn}", chunk, fixed);
+        auto r = c.search(config_.group_base, ldap::Scope::subtree, filter, {config_.group_name_attribute}, 0);
+        if (!r) return r.error();
+        for (auto& g : *r) {
+          std::string key = g.dn;
+          std::transform(key.begin(), key.end(), key.begin(), [](unsigned char ch) { return std::tolower(ch); });
+          if (!seen.insert(key).second) continue;
+          std::string n = g.first(config_.group_name_attribute);
+          if (n.empty()) n = ldap::first_rdn_value(g.dn).value_or(g.dn);
+          names.insert(n);
+          next.push_back(g.dn);
+        }
+      }
+      if (!config_.nested_groups || names.size() > kMaxGroups) break;
+      frontier = std::move(next);
+    }
+  }
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
+AuthOutcome LdapDirectory::identity_of(const ldap::Entry& entry, std::string_view typed,
+                                       std::vector<std::string> groups) const {
+  Identity id;
+  id.username = entry.first(config_.username_attribute);
+  if (id.username.empty()) id.username = std::string(typed);
+  id.email = entry.first(config_.email_attribute);
+  id.display_name = entry.first(config_.display_name_attribute);
+  if (id.display_name.empty()) id.display_name = entry.first("cn");
+  id.groups = std::move(groups);
+  if (!config_.tenant_attribute.empty()) id.tenant = entry.first(config_.tenant_attribute);
+  if (id.tenant.empty()) id.tenant = config_.tenant;
+  if (id.tenant.empty())
+    return outcome(AuthStatus::disabled, "entry \"" + entry.dn + "\" has no " + config_.tenant_attribute +
+                                             " attribute and the directory has no default tenant");
+  return AuthOutcome{AuthStatus::ok, std::move(id), ""};
+}
+
+// --- ActiveDirectory --------------------------------------------------------------
+
+std::optional<std::vector<std::string>> ActiveDirectory::lookup_names(std::string_view username,
+                                                                      std::string* detail) const {
+  // DOMAIN\user: the NetBIOS domain, if configured, must be this one.
+  if (auto slash = username.find('\\'); slash != std::string_view::npos) {
+    std::string_view domain = username.substr(0, slash);
+    std::string_view user = username.substr(slash + 1);
+    if (domain.empty() || user.empty() || user.find('\\') != std::string_view::npos) {
+      *detail = "malformed DOMAIN\\user name";
+      return std::nullopt;
+    }
+    if (!settings().domain.empty() && !ldap::iequals(domain, settings().domain)) {
+      *detail = "domain \"" + std::string(domain) + "\" is not " + settings().domain;
+      return std::nullopt;
+    }
+    return std::vector<std::string>{std::string(user)};
+  }
+  // user@suffix: a userPrincipalName; AD also accepts sAMAccountName@dns.domain
+  // (the implicit UPN) when no explicit UPN says otherwise.
+  if (auto at = username.rfind('@'); at != std::string_view::npos) {
+    std::vector<std::string> names = {std::string(username)};
+    std::string_view suffix = username.substr(at + 1);
+    std::string domain = ldap::dns_domain_of(settings().user_base);
+    if (at > 0 && !domain.empty() && ldap::iequals(suffix, domain)) names.emplace_back(username.substr(0, at));
+    return names;
+  }
+  return std::vector<std::string>{std::string(username)};
+}
+
+AuthOutcome active_directory_refusal(const ldap::BindRefusal& refusal) {
+  std::string detail = "bind refused: " + ldap::result_text(refusal.code);
+  if (!refusal.diagnostic.empty()) detail += " (" + refusal.diagnostic + ")";
+  if (refusal.code != 49) return outcome(AuthStatus::bad_credentials, detail);
+  auto sub = ldap::ad_bind_subcode(refusal.diagnostic);
+  if (!sub) return outcome(AuthStatus::bad_credentials, detail);
+  switch (*sub) {
+    case 0x525:
+      return outcome(AuthStatus::bad_credentials, "no such user (AD 525)");
+    case 0x52e:
+      return outcome(AuthStatus::bad_credentials, "wrong password (AD 52e)");
+    case 0x530:
+      return outcome(AuthStatus::disabled, "not permitted to log on at this time (AD 530)");
+    case 0x531:
+      return outcome(AuthStatus::disabled, "not permitted to log on from this workstation (AD 531)");
+    case 0x532:
+      return outcome(AuthStatus::password_expired, "password expired (AD 532)");
+    case 0x533:
+      return outcome(AuthStatus::disabled, "account disabled (AD 533)");
+    case 0x701:
+      return outcome(AuthStatus::expired, "account expired (AD 701)");
+    case 0x773:
+      return outcome(AuthStatus::must_change_password, "password must be changed (AD 773)");
+    case 0x775:
+      return outcome(AuthStatus::locked, "account locked by Active Directory (AD 775)");
+    default:
+      return outcome(AuthStatus::bad_credentials, detail);
+  }
+}
+
+AuthOutcome ActiveDirectory::refused(const ldap::BindRefusal& refusal) const {
+  return active_directory_refusal(refusal);
+}
+
+std::optional<AuthOutcome> ActiveDirectory::account_state(const ldap::Entry& entry) const {
+  const std::string uac_text = entry.first("userAccountControl");
+  if (uac_text.empty()) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long uac = std::strtoul(uac_text.c_str(), &end, 10);
+  if (errno != 0 || end == uac_text.c_str()) return std::nullopt;
+  if (uac & kUacAccountDisable) return outcome(AuthStatus::disabled, "account disabled (userAccountControl)");
+  if (uac & kUacLockout) return outcome(AuthStatus::locked, "account locked (userAccountControl)");
+  return std::nullopt;
+}
+
+std::vector<std::string> ActiveDirectory::entry_attributes() const {
+  auto attrs = LdapDirectory::entry_attributes();
+  attrs.push_back("userAccountControl");
+  return attrs;
+}
+
+}  // namespace gatehouse::directory
