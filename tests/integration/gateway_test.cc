@@ -91,26 +91,9 @@ class GatewayTest : public ::testing::Test {
     return c;
   }
 
-  // Returns {csrf cookie, csrf token} from the login form.
-  std::pair<std::string, std::string> login_form() {
-    auto c = client();
-    auto res = c.Get("/.gatehouse/login");
-    EXPECT_TRUE(res);
-    if (!res) return {};
-    std::smatch m;
-    std::regex re("name=\"csrf\" value=\"([^\"]+)\"");
-    EXPECT_TRUE(std::regex_search(res->body, m, re));
-    return {cookie_from(res->headers, "gatehouse_session_csrf"), m[1].str()};
-  }
-
   httplib::Result post_login(const std::string& user, const std::string& password, const std::string& rd = "/",
                              bool with_csrf = true) {
-    auto [csrf_cookie, token] = login_form();
-    auto c = client();
-    httplib::Headers h;
-    if (with_csrf) h.emplace("Cookie", csrf_cookie);
-    httplib::Params p{{"username", user}, {"password", password}, {"csrf", with_csrf ? token : "x"}, {"rd", rd}};
-    return c.Post("/.gatehouse/login", h, p);
+    return testing::post_login(daemon_->port(), user, password, rd, with_csrf);
   }
 
   std::string login(const std::string& user = "alice", const std::string& password = "correct horse") {

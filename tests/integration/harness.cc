@@ -6,6 +6,7 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -251,6 +252,53 @@ std::string cookie_from(const httplib::Headers& headers, const std::string& name
     if (v.rfind(name + "=", 0) == 0) return v.substr(0, v.find(';'));
   }
   return {};
+}
+
+LoginForm fetch_login_form(int port) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(10, 0);
+  auto res = c.Get("/.gatehouse/login");
+  LoginForm form;
+  if (!res) return form;
+  static const std::string marker = "name=\"csrf\" value=\"";
+  auto at = res->body.find(marker);
+  if (at != std::string::npos) {
+    auto start = at + marker.size();
+    form.token = res->body.substr(start, res->body.find('"', start) - start);
+  }
+  form.csrf_cookie = cookie_from(res->headers, "gatehouse_session_csrf");
+  return form;
+}
+
+httplib::Result post_login(int port, const std::string& user, const std::string& password, const std::string& rd,
+                           bool with_csrf) {
+  auto form = fetch_login_form(port);
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(30, 0);
+  httplib::Headers h;
+  if (with_csrf) h.emplace("Cookie", form.csrf_cookie);
+  httplib::Params p{{"username", user}, {"password", password}, {"csrf", with_csrf ? form.token : "x"}, {"rd", rd}};
+  return c.Post("/.gatehouse/login", h, p);
+}
+
+std::string session_cookie(const httplib::Result& res) {
+  if (!res || res->status != 303) return "";
+  return cookie_from(res->headers, "gatehouse_session");
+}
+
+std::string echoed_header(const std::string& echo_body, const std::string& name) {
+  auto j = nlohmann::json::parse(echo_body, nullptr, false);
+  if (j.is_discarded() || !j.contains("headers")) return "<absent>";
+  for (auto& [k, v] : j["headers"].items())
+    if (strcasecmp(k.c_str(), name.c_str()) == 0) return v[0].get<std::string>();
+  return "<absent>";
+}
+
+std::string basic_config(const TempDir& dir, const std::string& directories, const std::string& upstream) {
+  return "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://gatehouse.test\"\n\n"
+         "[store]\npath = \"" + dir.file("gatehouse.db") + "\"\n\n"
+         "[keys]\nmaster_key_file = \"" + dir.file("master.key") + "\"\n\n" +
+         directories + "\n[[route]]\npath_prefix = \"/\"\nupstream = \"" + upstream + "\"\n";
 }
 
 }  // namespace gatehouse::testing

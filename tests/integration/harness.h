@@ -88,4 +88,24 @@ int unused_port();
 // Cookie jar value "name=value" from a Set-Cookie header list.
 std::string cookie_from(const httplib::Headers& headers, const std::string& name);
 
+// gatehouse's sign-in form, driven as a browser does: GET the form for its CSRF cookie
+// and token, then POST the credentials.
+struct LoginForm {
+  std::string csrf_cookie;  // "gatehouse_session_csrf=…"
+  std::string token;
+};
+LoginForm fetch_login_form(int port);
+httplib::Result post_login(int port, const std::string& user, const std::string& password,
+                           const std::string& rd = "/", bool with_csrf = true);
+// The session cookie after a successful login ("gatehouse_session=…"); "" otherwise.
+std::string session_cookie(const httplib::Result& res);
+
+// The first value of header `name` (any case) in what EchoUpstream echoed, or "<absent>".
+std::string echoed_header(const std::string& echo_body, const std::string& name);
+
+// A complete gatehouse config: listens on a free loopback port, keeps its store and
+// master key in `dir`, has the given [[directory]] tables and one protected route "/"
+// to `upstream`.
+std::string basic_config(const TempDir& dir, const std::string& directories, const std::string& upstream);
+
 }  // namespace gatehouse::testing
