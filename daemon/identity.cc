@@ -33,11 +33,21 @@ bool listed(const std::vector<std::string>& tokens, std::string_view name) {
   return false;
 }
 
-std::string join(const std::vector<std::string>& items) {
+// Group names joined with ','. A ',' or '%' inside a name is percent-encoded, so a
+// directory group called "x,admins" can never read as membership of "admins".
+std::string join_groups(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& s : items) {
     if (!out.empty()) out += ',';
-    out += s;
+    for (char c : s) {
+      if (c == ',') {
+        out += "%2C";
+      } else if (c == '%') {
+        out += "%25";
+      } else {
+        out += c;
+      }
+    }
   }
   return out;
 }
@@ -92,7 +102,7 @@ void build_upstream_fields(const http::fields& client, http::fields& out, const 
   out.set("X-Gatehouse-User", header_safe(session->user));
   out.set("X-Gatehouse-Email", header_safe(session->email));
   out.set("X-Gatehouse-Name", header_safe(session->display_name));
-  out.set("X-Gatehouse-Groups", header_safe(join(session->groups)));
+  out.set("X-Gatehouse-Groups", header_safe(join_groups(session->groups)));
   out.set("X-Gatehouse-Roles", "");
   out.set("X-Gatehouse-Real-Party", header_safe(session->real_party));
   out.set("X-Gatehouse-Effective-Party", header_safe(session->effective_party));

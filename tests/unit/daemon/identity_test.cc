@@ -206,6 +206,13 @@ TEST(UpstreamFieldsTest, SessionSetsEveryIdentityHeaderFromTheRecord) {
   EXPECT_EQ(identity_headers, 9) << "only gatehouse's own identity headers\n" << dump(out);
 }
 
+TEST(UpstreamFieldsTest, CommaInAGroupNameCannotForgeAnotherGroup) {
+  auto session = alice_session();
+  session.groups = {"x,admins", "R&D, Europe", "100%"};
+  const http::fields out = upstream(hostile_client_headers(), &session);
+  EXPECT_EQ(values_of(out, "X-Gatehouse-Groups"), std::vector<std::string>{"x%2Cadmins,R&D%2C Europe,100%25"});
+}
+
 TEST(UpstreamFieldsTest, PublicRouteWithoutSessionGetsNoIdentityHeaderAtAll) {
   const http::fields out = upstream(hostile_client_headers(), nullptr);
   for (const auto& [name, value] : all_fields(out))
