@@ -225,6 +225,28 @@ TEST_F(LdapTest, DeadFirstServerFailsOverToTheSecond) {
   EXPECT_EQ(ready->status, 200) << ready->body;
 }
 
+TEST_F(LdapTest, FirstServerIsPreferredAgainOnceItIsBack) {
+  SlapdServer second;
+  std::string error;
+  ASSERT_TRUE(second.start(&error)) << error;
+  LdapOptions o;
+  o.uris = {slapd_.ldap_uri(), second.ldap_uri()};
+  start(o);
+  ASSERT_NE(session_cookie(login("alice", "alice-Password-1")), "");
+  EXPECT_EQ(slapd_.bind_count("uid=alice"), 1);
+  EXPECT_EQ(second.bind_count("uid=alice"), 0);
+
+  slapd_.stop();
+  ASSERT_NE(session_cookie(login("alice", "alice-Password-1")), "") << daemon_->log();
+  EXPECT_EQ(second.bind_count("uid=alice"), 1);
+
+  ASSERT_TRUE(slapd_.restart(&error)) << error;
+  std::this_thread::sleep_for(1500ms);  // retry_after = 1s
+  ASSERT_NE(session_cookie(login("alice", "alice-Password-1")), "") << daemon_->log();
+  EXPECT_EQ(slapd_.bind_count("uid=alice"), 2) << daemon_->log();
+  EXPECT_EQ(second.bind_count("uid=alice"), 1);
+}
+
 TEST_F(LdapTest, AllServersDownGives503ThenRecoversWithoutRestart) {
   start();
   ASSERT_NE(session_cookie(login("alice", "alice-Password-1")), "");
