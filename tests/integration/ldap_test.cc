@@ -215,6 +215,16 @@ TEST_F(LdapTest, WrongCaIsRefusedForStartTlsAndLdaps) {
   }
 }
 
+TEST_F(LdapTest, TlsVerifyOffIsALoggedLabSetting) {
+  LdapOptions o;
+  o.uris = {slapd_.ldaps_uri()};
+  o.ca_file = slapd_.wrong_ca_file();
+  o.extra = "tls_verify = false\n";
+  start(o);
+  EXPECT_EQ(echoed_header(upstream_view("alice", "alice-Password-1"), "X-Gatehouse-User"), "alice");
+  EXPECT_NE(daemon_->log().find("directory.tls_unverified"), std::string::npos) << daemon_->log();
+}
+
 TEST_F(LdapTest, DeadFirstServerFailsOverToTheSecond) {
   LdapOptions o;
   o.uris = {"ldap://127.0.0.1:" + std::to_string(unused_port()), slapd_.ldap_uri()};
