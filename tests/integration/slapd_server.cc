@@ -12,7 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -21,6 +20,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -213,47 +213,60 @@ std::string ldapi_uri_for(const std::string& path) {
 
 // Walks slapd's stats log. The fixture's own connections (ldapadd, readiness checks,
 // modify()) use the ldapi:// socket, logged `conn=N fd=F ACCEPT from PATH=...`; they are
-// left out. Connection numbers start again at 1000 after a restart ("slapd starting").
+// left out. Connection numbers start again at 1000 after a restart, so the log is read
+// one slapd run ("slapd starting") at a time. slapd enables reading on a connection
+// before its listener thread logs ACCEPT, so under load a connection's first operations
+// can be logged before (or, briefly, without) its ACCEPT line: `unaccepted` counts the
+// connections seen without one, and the callers read again until there are none.
 struct LogCounts {
   int tcp_accepts = 0;
   int binds = 0;
+  int unaccepted = 0;
 };
 
 LogCounts count_log(const std::string& text, const std::string* bind_dn_substring) {
-  LogCounts counts;
-  std::vector<std::string> fixture_conns;
-  const std::string open = " BIND dn=\"";
-  const std::string close = "\" method=";
-  auto conn_of = [](std::string_view line) -> std::string {
-    size_t a = line.find("conn=");
+  std::vector<std::string_view> lines;
+  for (size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
+    lines.emplace_back(text.data() + start, end - start);  // an incomplete last line is left out
+  auto conn_of = [](std::string_view line) -> std::string_view {
+    size_t a = line.find(" conn=");
     if (a == std::string_view::npos) return {};
-    size_t b = line.find(' ', a);
-    return std::string(line.substr(a, b == std::string_view::npos ? std::string_view::npos : b - a));
+    size_t b = line.find(' ', a + 1);
+    return line.substr(a + 1, b == std::string_view::npos ? std::string_view::npos : b - a - 1);
   };
-  size_t line_start = 0;
-  while (line_start < text.size()) {
-    size_t line_end = text.find('\n', line_start);
-    if (line_end == std::string::npos) break;  // an incomplete last line
-    std::string_view line(text.data() + line_start, line_end - line_start);
-    line_start = line_end + 1;
-    if (line.find("slapd starting") != std::string_view::npos) {
-      fixture_conns.clear();
-    } else if (line.find(" ACCEPT from PATH=") != std::string_view::npos) {
-      fixture_conns.push_back(conn_of(line));
-    } else if (line.find(" ACCEPT from IP=") != std::string_view::npos) {
-      ++counts.tcp_accepts;
-    } else if (bind_dn_substring != nullptr) {
+  const std::string_view open = " BIND dn=\"";
+  const std::string_view close = "\" method=";
+  LogCounts counts;
+  for (size_t first = 0; first < lines.size();) {
+    size_t last = first + 1;
+    while (last < lines.size() && !lines[last].ends_with(" slapd starting")) ++last;
+    std::set<std::string_view> fixture, accepted, seen;
+    for (size_t i = first; i < last; ++i) {
+      std::string_view conn = conn_of(lines[i]);
+      if (conn.empty()) continue;
+      seen.insert(conn);
+      if (lines[i].find(" ACCEPT from PATH=") != std::string_view::npos) {
+        fixture.insert(conn);
+        accepted.insert(conn);
+      } else if (lines[i].find(" ACCEPT from IP=") != std::string_view::npos) {
+        accepted.insert(conn);
+        ++counts.tcp_accepts;
+      }
+    }
+    counts.unaccepted += static_cast<int>(seen.size() - accepted.size());
+    for (size_t i = first; bind_dn_substring != nullptr && i < last; ++i) {
       // `conn=N op=M BIND dn="DN" method=128` per request; a successful bind gets a
       // second line `BIND dn="DN" mech=SIMPLE ...`, not counted.
+      std::string_view line = lines[i];
       size_t a = line.find(open);
       if (a == std::string_view::npos) continue;
       size_t b = line.rfind(close);
       if (b == std::string_view::npos || b < a + open.size()) continue;
-      std::string conn = conn_of(line);
-      if (std::find(fixture_conns.begin(), fixture_conns.end(), conn) != fixture_conns.end()) continue;
+      if (fixture.count(conn_of(line)) != 0) continue;
       std::string_view dn = line.substr(a + open.size(), b - a - open.size());
       if (dn.find(*bind_dn_substring) != std::string_view::npos) ++counts.binds;
     }
+    first = last;
   }
   return counts;
 }
@@ -425,7 +438,8 @@ bool SlapdServer::launch(std::string* error, bool* port_taken) {
   spec.argv = {binary, "-f", dir_->file("slapd.conf"), "-h",
                "ldap://127.0.0.1:" + std::to_string(ldap_port_) + "/ ldaps://127.0.0.1:" +
                    std::to_string(ldaps_port_) + "/ " + ldapi_uri(),
-               "-d", "stats"};
+               // stats to stderr (the log file); "-s 0": nothing to syslog (default: stats)
+               "-d", "stats", "-s", "0"};
   spec.env = make_env({});
   spec.stdout_path = log_file();
   spec.append = true;
@@ -439,7 +453,7 @@ bool SlapdServer::launch(std::string* error, bool* port_taken) {
   const auto deadline = Clock::now() + std::chrono::seconds(15);
   for (;;) {
     std::string fresh = log().substr(log_start);
-    if (fresh.find("slapd starting") != std::string::npos) return true;
+    if (fresh.find(" slapd starting\n") != std::string::npos) return true;
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
@@ -495,7 +509,15 @@ bool SlapdServer::start(std::string* error) {
     }
   }
   if (slapd_binary(error).empty()) return false;
+  const auto t0 = Clock::now();
+  auto mark = [&](const char* phase) {
+    timings_ += std::string(timings_.empty() ? "" : ", ") + phase + " " +
+                std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()) +
+                " ms";
+  };
+  timings_.clear();
   if (!prepare(error)) return false;
+  mark("tls+config");
 
   bool started = false;
   for (int attempt = 0; attempt < 10 && !started; ++attempt) {
@@ -506,10 +528,12 @@ bool SlapdServer::start(std::string* error) {
     started = launch(error, &port_taken);
     if (!started && !port_taken) return false;
   }
+  if (started) mark("slapd starting");
   if (!started || !wait_ready(error)) {
     stop();
     return false;
   }
+  mark("answering");
 
   const std::string ldif = std::string(GATEHOUSE_FIXTURES_DIR) + "/ldap/directory.ldif";
   const std::vector<std::string> add = {"ldapadd", "-x", "-H", ldapi_uri(), "-D", root_dn(),
@@ -520,6 +544,7 @@ bool SlapdServer::start(std::string* error) {
     stop();
     return false;
   }
+  mark("loaded");
   return true;
 }
 
@@ -558,7 +583,22 @@ void SlapdServer::stop() {
 }
 
 void SlapdServer::suspend() {
-  if (pid_ > 0) kill(pid_, SIGSTOP);
+  if (pid_ <= 0) return;
+  kill(pid_, SIGSTOP);
+  // SIGSTOP is asynchronous: until every thread has stopped, one already running could
+  // still answer. WUNTRACED reports the stop once the whole process has stopped.
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  int status = 0;
+  for (;;) {
+    pid_t r = waitpid(pid_, &status, WUNTRACED | WNOHANG);
+    if (r == pid_ && WIFSTOPPED(status)) return;
+    if (r == pid_) {  // it exited
+      pid_ = -1;
+      return;
+    }
+    if ((r < 0 && errno != EINTR) || Clock::now() >= deadline) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void SlapdServer::resume() {
@@ -582,11 +622,21 @@ bool SlapdServer::modify(const std::string& ldif, std::string* error) {
   return true;
 }
 
-int SlapdServer::bind_count(const std::string& dn_substring) const {
-  return count_log(log(), &dn_substring).binds;
+// Reads the log until every connection in it has its ACCEPT line (at most 2 s).
+static LogCounts settled_counts(const SlapdServer& s, const std::string* dn_substring) {
+  const auto deadline = Clock::now() + std::chrono::seconds(2);
+  for (;;) {
+    LogCounts c = count_log(s.log(), dn_substring);
+    if (c.unaccepted == 0 || Clock::now() >= deadline) return c;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
-int SlapdServer::accept_count() const { return count_log(log(), nullptr).tcp_accepts; }
+int SlapdServer::bind_count(const std::string& dn_substring) const {
+  return settled_counts(*this, &dn_substring).binds;
+}
+
+int SlapdServer::accept_count() const { return settled_counts(*this, nullptr).tcp_accepts; }
 
 std::string SlapdServer::ldapi_uri() const { return dir_ ? ldapi_uri_for(dir_->file("ldapi")) : std::string(); }
 

@@ -79,9 +79,9 @@ TEST(SlapdServer, StartsAndTheServiceAccountFindsAlice) {
   ASSERT_TRUE(s.start(&error)) << error;
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << "[          ] slapd fixture started in " << ms << " ms\n";
+  std::cout << "[          ] slapd fixture started in " << ms << " ms (" << s.startup_timings() << ")\n";
   RecordProperty("startup_ms", static_cast<int>(ms));
-  EXPECT_LT(ms, 10000);
+  EXPECT_LT(ms, 30000);  // ~250 ms on an idle 2-core machine; generous for loaded CI
 
   EXPECT_EQ(s.ldap_uri(), "ldap://127.0.0.1:" + std::to_string(s.ldap_port()));
   EXPECT_EQ(s.ldaps_uri(), "ldaps://127.0.0.1:" + std::to_string(s.ldaps_port()));
@@ -244,8 +244,9 @@ TEST(SlapdServer, BindCountCountsBindRequests) {
   SlapdServer s;
   std::string error;
   ASSERT_TRUE(s.start(&error)) << error;
-  EXPECT_EQ(s.bind_count("uid=alice"), 0);
-  EXPECT_EQ(s.bind_count("ou=services"), 0);
+  // The fixture's own connections (ldapadd, readiness checks) are not counted.
+  EXPECT_EQ(s.bind_count(""), 0) << s.log();
+  EXPECT_EQ(s.accept_count(), 0);
 
   EXPECT_EQ(whoami(s.ldap_uri(), fx::person_dn("alice"), fx::kAlicePassword).exit_code, 0);
   EXPECT_EQ(whoami(s.ldap_uri(), fx::person_dn("alice"), "wrong").exit_code, 49);
@@ -257,11 +258,18 @@ TEST(SlapdServer, BindCountCountsBindRequests) {
   EXPECT_EQ(s.bind_count("uid=bob"), 0);
   EXPECT_EQ(s.bind_count(std::string("uid=") + std::string(fx::kJuergenUid)), 1);  // logged as sent, UTF-8
   EXPECT_EQ(s.bind_count(s.bind_dn()), 1);
+  EXPECT_EQ(s.bind_count(""), 5);
+  EXPECT_EQ(s.accept_count(), 5);
+  ASSERT_TRUE(s.modify("dn: cn=staff,ou=groups,dc=example,dc=org\nchangetype: modify\nadd: member\n"
+                       "member: uid=carol,ou=people,dc=example,dc=org\n",
+                       nullptr));
+  EXPECT_EQ(s.accept_count(), 5);  // modify() goes over the fixture's socket too
 
   std::string ignored;
   ASSERT_TRUE(s.restart(&ignored)) << ignored;
   EXPECT_EQ(whoami(s.ldap_uri(), fx::person_dn("alice"), fx::kAlicePassword).exit_code, 0);
   EXPECT_EQ(s.bind_count("uid=alice,"), 4);  // the log spans restarts
+  EXPECT_EQ(s.accept_count(), 6);
   EXPECT_NE(s.log().find("slapd starting"), std::string::npos);
 }
 
