@@ -47,14 +47,6 @@ bool is_transport(int code) {
   }
 }
 
-// Keeps a message chain and frees it on every path.
-struct Message {
-  LDAPMessage* m = nullptr;
-  ~Message() {
-    if (m != nullptr) ldap_msgfree(m);
-  }
-};
-
 std::string take_string(char* s) {
   std::string out = s != nullptr ? s : "";
   if (s != nullptr) ldap_memfree(s);
@@ -163,6 +155,31 @@ Result<std::unique_ptr<Connection>> Connection::open(const config::LdapUri& uri,
   return c;
 }
 
+Connection::Reply::~Reply() {
+  if (chain != nullptr) ldap_msgfree(chain);
+}
+
+Status Connection::await(int msgid, std::string_view what, Reply& reply) {
+  timeval tv = to_timeval(timeout_);
+  int type = ldap_result(ld_, msgid, LDAP_MSG_ALL, &tv, &reply.chain);
+  if (type == 0) {
+    ldap_abandon_ext(ld_, msgid, nullptr, nullptr);
+    return failure(what, LDAP_TIMEOUT);
+  }
+  if (type < 0) {
+    int code = LDAP_SERVER_DOWN;
+    ldap_get_option(ld_, LDAP_OPT_RESULT_CODE, &code);
+    return failure(what, code);
+  }
+  char* diagnostic = nullptr;
+  reply.code = LDAP_OTHER;
+  int rc = ldap_parse_result(ld_, reply.chain, &reply.code, nullptr, &diagnostic, nullptr, nullptr, 0);
+  reply.diagnostic = take_string(diagnostic);
+  if (rc != LDAP_SUCCESS) return failure(what, rc);
+  if (is_transport(reply.code)) return failure(what, reply.code);
+  return Ok{};
+}
+
 Result<std::optional<BindRefusal>> Connection::bind(const std::string& dn, const Secret& password) {
   if (password.empty()) return std::optional<BindRefusal>(BindRefusal{LDAP_INVALID_CREDENTIALS, "empty password"});
   berval cred;
@@ -171,26 +188,10 @@ Result<std::optional<BindRefusal>> Connection::bind(const std::string& dn, const
   int msgid = 0;
   int rc = ldap_sasl_bind(ld_, dn.c_str(), LDAP_SASL_SIMPLE, &cred, nullptr, nullptr, &msgid);
   if (rc != LDAP_SUCCESS) return failure("bind", rc);
-  timeval tv = to_timeval(timeout_);
-  Message result;
-  int type = ldap_result(ld_, msgid, LDAP_MSG_ALL, &tv, &result.m);
-  if (type == 0) {
-    ldap_abandon_ext(ld_, msgid, nullptr, nullptr);
-    return failure("bind", LDAP_TIMEOUT);
-  }
-  if (type < 0) {
-    int code = LDAP_SERVER_DOWN;
-    ldap_get_option(ld_, LDAP_OPT_RESULT_CODE, &code);
-    return failure("bind", code);
-  }
-  int code = LDAP_OTHER;
-  char* diagnostic = nullptr;
-  rc = ldap_parse_result(ld_, result.m, &code, nullptr, &diagnostic, nullptr, nullptr, 0);
-  std::string diag = take_string(diagnostic);
-  if (rc != LDAP_SUCCESS) return failure("bind", rc);
-  if (code == LDAP_SUCCESS) return std::optional<BindRefusal>();
-  if (is_transport(code)) return failure("bind", code);
-  return std::optional<BindRefusal>(BindRefusal{code, std::move(diag)});
+  Reply reply;
+  if (auto st = await(msgid, "bind", reply); !st) return st.error();
+  if (reply.code == LDAP_SUCCESS) return std::optional<BindRefusal>();
+  return std::optional<BindRefusal>(BindRefusal{reply.code, std::move(reply.diagnostic)});
 }
 
 Result<std::vector<Entry>> Connection::search(const std::string& base, Scope scope,
@@ -200,27 +201,15 @@ Result<std::vector<Entry>> Connection::search(const std::string& base, Scope sco
   std::vector<char*> attrs;
   for (const auto& a : attributes) attrs.push_back(const_cast<char*>(a.c_str()));
   attrs.push_back(nullptr);
-  timeval tv = to_timeval(timeout_);
+  timeval tv = to_timeval(timeout_);  // also the server-side time limit
   int msgid = 0;
   int rc = ldap_search_ext(ld_, base.c_str(), scope == Scope::base ? LDAP_SCOPE_BASE : LDAP_SCOPE_SUBTREE,
                            filter.c_str(), attrs.data(), 0, nullptr, nullptr, &tv, limit, &msgid);
   if (rc != LDAP_SUCCESS) return failure("search", rc);
-  Message result;
-  int type = ldap_result(ld_, msgid, LDAP_MSG_ALL, &tv, &result.m);
-  if (type == 0) {
-    ldap_abandon_ext(ld_, msgid, nullptr, nullptr);
-    return failure("search", LDAP_TIMEOUT);
-  }
-  if (type < 0) {
-    int code = LDAP_SERVER_DOWN;
-    ldap_get_option(ld_, LDAP_OPT_RESULT_CODE, &code);
-    return failure("search", code);
-  }
-  int code = LDAP_OTHER;
-  char* diagnostic = nullptr;
-  rc = ldap_parse_result(ld_, result.m, &code, nullptr, &diagnostic, nullptr, nullptr, 0);
-  std::string diag = take_string(diagnostic);
-  if (rc != LDAP_SUCCESS) return failure("search", rc);
+  Reply reply;
+  if (auto st = await(msgid, "search", reply); !st) return st.error();
+  const int code = reply.code;
+  const std::string& diag = reply.diagnostic;
   if (truncated != nullptr) *truncated = code == LDAP_SIZELIMIT_EXCEEDED;
   if (code != LDAP_SUCCESS && code != LDAP_SIZELIMIT_EXCEEDED) {
     if (code == LDAP_NO_SUCH_OBJECT && scope == Scope::base) return std::vector<Entry>{};
@@ -230,7 +219,7 @@ Result<std::vector<Entry>> Connection::search(const std::string& base, Scope sco
   }
 
   std::vector<Entry> entries;
-  for (LDAPMessage* e = ldap_first_entry(ld_, result.m); e != nullptr; e = ldap_next_entry(ld_, e)) {
+  for (LDAPMessage* e = ldap_first_entry(ld_, reply.chain); e != nullptr; e = ldap_next_entry(ld_, e)) {
     Entry entry;
     entry.dn = take_string(ldap_get_dn(ld_, e));
     BerElement* ber = nullptr;

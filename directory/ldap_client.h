@@ -22,7 +22,9 @@
 #include "common/secret.h"
 #include "config/config.h"
 
-typedef struct ldap LDAP;  // NOLINT: libldap's own spelling, keeps <ldap.h> out of headers
+// libldap's own spellings, so that <ldap.h> stays out of this header.
+typedef struct ldap LDAP;            // NOLINT
+typedef struct ldapmsg LDAPMessage;  // NOLINT
 
 namespace gatehouse::directory::ldap {
 
@@ -95,8 +97,23 @@ class Connection {
   Status ping();
 
  private:
+  // The outcome of one operation: the server's result code and message, and the
+  // message chain (entries), freed with the Reply.
+  struct Reply {
+    Reply() = default;
+    ~Reply();
+    Reply(const Reply&) = delete;
+    Reply& operator=(const Reply&) = delete;
+    LDAPMessage* chain = nullptr;
+    int code = 0;
+    std::string diagnostic;
+  };
+
   Connection(LDAP* ld, const config::LdapUri& uri, std::chrono::seconds timeout);
   Error failure(std::string_view what, int code) const;
+  // Waits up to the operation timeout for the result of `msgid`; a timeout abandons
+  // the operation. Errors only for transport trouble or an unparseable answer.
+  Status await(int msgid, std::string_view what, Reply& reply);
   LDAP* ld_;
   std::string uri_;
   std::chrono::seconds timeout_;

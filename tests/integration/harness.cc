@@ -286,6 +286,23 @@ std::string session_cookie(const httplib::Result& res) {
   return cookie_from(res->headers, "gatehouse_session");
 }
 
+std::string signed_in_fetch(int port, const std::string& user, const std::string& password, std::string* why,
+                            const std::string& path) {
+  auto res = post_login(port, user, password);
+  if (!res || res->status != 303) {
+    *why = "login as " + user + ": " + (res ? std::to_string(res->status) + "\n" + res->body : "no answer");
+    return "";
+  }
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(30, 0);
+  auto page = c.Get(path, {{"Cookie", session_cookie(res)}});
+  if (!page || page->status != 200) {
+    *why = "GET " + path + ": " + (page ? std::to_string(page->status) + "\n" + page->body : "no answer");
+    return "";
+  }
+  return page->body;
+}
+
 std::string echoed_header(const std::string& echo_body, const std::string& name) {
   auto j = nlohmann::json::parse(echo_body, nullptr, false);
   if (j.is_discarded() || !j.contains("headers")) return "<absent>";

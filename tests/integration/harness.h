@@ -100,6 +100,11 @@ httplib::Result post_login(int port, const std::string& user, const std::string&
 // The session cookie after a successful login ("gatehouse_session=…"); "" otherwise.
 std::string session_cookie(const httplib::Result& res);
 
+// Signs in and fetches `path` with the new session: the echo of the upstream, or ""
+// with `why` saying what went wrong.
+std::string signed_in_fetch(int port, const std::string& user, const std::string& password, std::string* why,
+                            const std::string& path = "/app");
+
 // The first value of header `name` (any case) in what EchoUpstream echoed, or "<absent>".
 std::string echoed_header(const std::string& echo_body, const std::string& name);
 

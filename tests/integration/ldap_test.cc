@@ -72,16 +72,12 @@ class LdapTest : public ::testing::Test {
 
   // Logs in and returns what the application behind gatehouse received.
   std::string upstream_view(const std::string& user, const std::string& password) {
-    auto res = login(user, password);
-    EXPECT_TRUE(res);
-    if (!res) return "";
-    EXPECT_EQ(res->status, 303) << res->body << daemon_->log();
-    auto cookie = session_cookie(res);
-    httplib::Client c("127.0.0.1", daemon_->port());
-    auto page = c.Get("/app", {{"Cookie", cookie}});
-    EXPECT_TRUE(page && page->status == 200);
-    return page ? page->body : "";
+    std::string why;
+    auto body = signed_in_fetch(daemon_->port(), user, password, &why);
+    EXPECT_NE(body, "") << why << "\n" << daemon_->log();
+    return body;
   }
+
 
   httplib::Result get(const std::string& path) {
     httplib::Client c("127.0.0.1", daemon_->port());
