@@ -104,6 +104,7 @@ struct LdapConfig {
   std::string group_name_attribute = "cn";
   std::string member_of_attribute;  // groups from this attribute of the user entry
   bool nested_groups = true;        // follow groups that are members of groups
+  Seconds group_cache_ttl{60};      // parents of a group are cached this long (0s: never)
   std::string tenant;               // real party of the directory's users…
   std::string tenant_attribute;     // …unless this attribute of the entry names it
   std::string domain;               // active_directory: NetBIOS name accepted in DOMAIN\user

@@ -598,7 +598,7 @@ class Loader {
                     "bind_dn", "bind_password_file", "user_base", "user_filter",
                     "username_attribute", "email_attribute", "display_name_attribute",
                     "group_base", "group_filter", "group_name_attribute", "member_of_attribute",
-                    "nested_groups", "tenant", "tenant_attribute", "domain", "connect_timeout",
+                    "nested_groups", "group_cache_ttl", "tenant", "tenant_attribute", "domain", "connect_timeout",
                     "timeout", "retry_after", "pool_size"});
       c.user_filter =
           "(&(objectCategory=person)(objectClass=user)"
@@ -611,7 +611,7 @@ class Loader {
                     "bind_dn", "bind_password_file", "bind_template", "user_base", "user_filter",
                     "username_attribute", "email_attribute", "display_name_attribute",
                     "group_base", "group_filter", "group_name_attribute", "member_of_attribute",
-                    "nested_groups", "tenant", "tenant_attribute", "connect_timeout", "timeout",
+                    "nested_groups", "group_cache_ttl", "tenant", "tenant_attribute", "connect_timeout", "timeout",
                     "retry_after", "pool_size"});
       c.user_filter = "(uid={username})";
       c.username_attribute = "uid";
@@ -743,6 +743,9 @@ class Loader {
     }
     if (s.has("retry_after")) {
       if (auto v = s.duration_between("retry_after", Seconds(1), Seconds(3600))) c.retry_after = *v; else ok = false;
+    }
+    if (s.has("group_cache_ttl")) {
+      if (auto v = s.duration_between("group_cache_ttl", Seconds(0), Seconds(3600))) c.group_cache_ttl = *v; else ok = false;
     }
     if (s.has("pool_size")) {
       if (auto v = s.integer_between("pool_size", 1, 256)) c.pool_size = static_cast<unsigned>(*v); else ok = false;

@@ -117,7 +117,15 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   auth::AssertionIssuer assertions(**signer, clock, config->server.public_url.origin(),
                                    config->session.assertion_ttl.count());
   auth::CsrfGuard csrf(master->derive(auth::KeyPurpose::csrf));
-  asio::thread_pool blocking(std::max(2u, std::thread::hardware_concurrency()));
+  // Logins block on directory round trips, not on CPU: enough threads to use every
+  // pooled LDAP connection. (Local password hashing limits its own concurrency.)
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  unsigned blocking_threads = std::max(2u, 2 * cores);
+  unsigned ldap_connections = 0;
+  for (const auto& d : config->directories)
+    if (d.kind != config::DirectoryKind::local) ldap_connections += d.ldap.pool_size;
+  blocking_threads = std::min(64u, std::max(blocking_threads, ldap_connections));
+  asio::thread_pool blocking(blocking_threads);
 
   const unsigned threads =
       config->server.threads != 0 ? config->server.threads : std::max(1u, std::thread::hardware_concurrency());

@@ -17,8 +17,8 @@ namespace {
 
 constexpr int kMaxNestingDepth = 10;
 constexpr std::size_t kMaxGroups = 1000;
-// Group DNs per OR-ed filter when following nested groups.
-constexpr std::size_t kDnsPerFilter = 50;
+// Groups whose parents are cached; beyond this the cache starts afresh.
+constexpr std::size_t kMaxCachedGroups = 10000;
 
 // userAccountControl bits (MS-ADTS 2.2.16).
 constexpr unsigned long kUacAccountDisable = 0x2;
@@ -237,42 +237,87 @@ Result<AuthOutcome> LdapDirectory::authenticate_direct(std::string_view username
   return identity_of(*entry, username, std::move(groups));
 }
 
+Result<std::vector<LdapDirectory::GroupRef>> LdapDirectory::parents_of(ldap::Connection& c,
+                                                                      const std::string& group_dn,
+                                                                      const std::string& filter_username) {
+  // The parents of a group are the same for every user, so they are cached (unless the
+  // filter names the user): a login then costs one group search, or none with memberOf.
+  const bool cacheable = config_.group_filter.find("{username}") == std::string::npos &&
+                         config_.group_cache_ttl.count() > 0;
+  std::string key = group_dn;
+  std::transform(key.begin(), key.end(), key.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  const auto now = std::chrono::steady_clock::now();
+  if (cacheable) {
+    std::lock_guard lock(parents_mutex_);
+    if (auto it = parents_.find(key); it != parents_.end() && it->second.expires > now) return it->second.parents;
+  }
+  const std::string filter = ldap::substitute(
+      config_.group_filter,
+      {{"{dn}", ldap::escape_filter_value(group_dn)}, {"{username}", ldap::escape_filter_value(filter_username)}});
+  auto r = c.search(config_.group_base, ldap::Scope::subtree, filter, {config_.group_name_attribute}, 0);
+  if (!r) return r.error();
+  std::vector<GroupRef> parents;
+  for (auto& g : *r) {
+    std::string name = g.first(config_.group_name_attribute);
+    if (name.empty()) name = ldap::first_rdn_value(g.dn).value_or(g.dn);
+    parents.push_back(GroupRef{std::move(g.dn), std::move(name)});
+  }
+  if (cacheable) {
+    std::lock_guard lock(parents_mutex_);
+    if (parents_.size() > kMaxCachedGroups) parents_.clear();
+    parents_[key] = CachedParents{parents, now + config_.group_cache_ttl};
+  }
+  return parents;
+}
+
 Result<std::vector<std::string>> LdapDirectory::groups_of(ldap::Connection& c, const ldap::Entry& entry,
                                                           std::string_view username) {
-  std::set<std::string> names;
+  std::string canonical = entry.first(config_.username_attribute);
+  if (canonical.empty()) canonical = std::string(username);
+
+  // The user's own groups: from the entry's memberOf-style attribute when configured
+  // (no round trip), else one search with the user's DN.
+  std::vector<GroupRef> frontier;
   if (!config_.member_of_attribute.empty()) {
     if (const auto* dns = entry.values(config_.member_of_attribute))
-      for (const auto& dn : *dns)
-        if (auto n = ldap::first_rdn_value(dn)) names.insert(*n);
-  }
-  if (!config_.group_base.empty()) {
-    std::string canonical = entry.first(config_.username_attribute);
-    if (canonical.empty()) canonical = std::string(username);
-    const std::vector<std::pair<std::string_view, std::string>> fixed = {
-        {"{username}", ldap::escape_filter_value(canonical)}};
-    std::set<std::string> seen;  // group DNs, lower-cased: cycles end here
-    std::vector<std::string> frontier = {entry.dn};
-    for (int depth = 0; !frontier.empty() && depth < kMaxNestingDepth; ++depth) {
-      std::vector<std::string> next;
-      for (std::size_t i = 0; i < frontier.size(); i += kDnsPerFilter) {
-        std::vector<std::string> chunk(frontier.begin() + static_cast<std::ptrdiff_t>(i),
-                                       frontier.begin() + static_cast<std::ptrdiff_t>(std::min(frontier.size(), i + kDnsPerFilter)));
-        const std::string filter = any_of(config_.group_filter, "{dn}", chunk, fixed);
-        auto r = c.search(config_.group_base, ldap::Scope::subtree, filter, {config_.group_name_attribute}, 0);
-        if (!r) return r.error();
-        for (auto& g : *r) {
-          std::string key = g.dn;
-          std::transform(key.begin(), key.end(), key.begin(), [](unsigned char ch) { return std::tolower(ch); });
-          if (!seen.insert(key).second) continue;
-          std::string n = g.first(config_.group_name_attribute);
-          if (n.empty()) n = ldap::first_rdn_value(g.dn).value_or(g.dn);
-          names.insert(n);
-          next.push_back(g.dn);
-        }
-      }
-      if (!config_.nested_groups || names.size() > kMaxGroups) break;
-      frontier = std::move(next);
+      for (const auto& dn : *dns) frontier.push_back(GroupRef{dn, ldap::first_rdn_value(dn).value_or(dn)});
+  } else if (!config_.group_base.empty()) {
+    const std::string filter = ldap::substitute(
+        config_.group_filter,
+        {{"{dn}", ldap::escape_filter_value(entry.dn)}, {"{username}", ldap::escape_filter_value(canonical)}});
+    auto r = c.search(config_.group_base, ldap::Scope::subtree, filter, {config_.group_name_attribute}, 0);
+    if (!r) return r.error();
+    for (auto& g : *r) {
+      std::string name = g.first(config_.group_name_attribute);
+      if (name.empty()) name = ldap::first_rdn_value(g.dn).value_or(g.dn);
+      frontier.push_back(GroupRef{std::move(g.dn), std::move(name)});
     }
+  }
+
+  std::set<std::string> names;
+  std::set<std::string> seen;  // group DNs, lower-cased: cycles end here
+  auto lower = [](std::string v) {
+    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    return v;
+  };
+  for (const auto& g : frontier) {
+    seen.insert(lower(g.dn));
+    names.insert(g.name);
+  }
+  // Groups that are members of groups, level by level.
+  const bool nested = config_.nested_groups && !config_.group_base.empty();
+  for (int depth = 0; nested && !frontier.empty() && depth < kMaxNestingDepth && names.size() < kMaxGroups; ++depth) {
+    std::vector<GroupRef> next;
+    for (const auto& g : frontier) {
+      auto parents = parents_of(c, g.dn, canonical);
+      if (!parents) return parents.error();
+      for (auto& p : *parents) {
+        if (!seen.insert(lower(p.dn)).second) continue;
+        names.insert(p.name);
+        next.push_back(std::move(p));
+      }
+    }
+    frontier = std::move(next);
   }
   return std::vector<std::string>(names.begin(), names.end());
 }

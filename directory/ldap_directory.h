@@ -4,7 +4,10 @@
 // search (nested groups followed) or a memberOf-style attribute; the tenant from the
 // config or an attribute. kind = "active_directory" is this class with AD's login
 // names, defaults and bind sub-codes (ActiveDirectory below).
+#include <chrono>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,8 +50,18 @@ class LdapDirectory : public Directory {
     std::string detail;  // why there is none
   };
   Result<Found> find_user(const std::vector<std::string>& names);
+  struct GroupRef {
+    std::string dn;
+    std::string name;
+  };
+  struct CachedParents {
+    std::vector<GroupRef> parents;
+    std::chrono::steady_clock::time_point expires;
+  };
   Result<std::vector<std::string>> groups_of(ldap::Connection& c, const ldap::Entry& entry,
                                              std::string_view username);
+  Result<std::vector<GroupRef>> parents_of(ldap::Connection& c, const std::string& group_dn,
+                                           const std::string& filter_username);
   AuthOutcome identity_of(const ldap::Entry& entry, std::string_view typed,
                           std::vector<std::string> groups) const;
   Result<AuthOutcome> authenticate_search_then_bind(std::string_view username, const Secret& password);
@@ -57,6 +70,8 @@ class LdapDirectory : public Directory {
   std::string name_;
   config::LdapConfig config_;
   std::unique_ptr<ldap::Pool> pool_;
+  std::mutex parents_mutex_;
+  std::unordered_map<std::string, CachedParents> parents_;  // by lower-cased group DN
 };
 
 // kind = "active_directory": sAMAccountName, user@upn.suffix or DOMAIN\user; nested

@@ -2,7 +2,10 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <array>
+#include <semaphore>
+#include <thread>
 #include <stdexcept>
 #include <utility>
 
@@ -34,8 +37,15 @@ Result<std::string> hash_password(const Secret& password) {
 
 bool verify_password(const std::string& hash, const Secret& password) {
   if (!sodium_ready()) return false;
+  // argon2id takes a core and 64 MiB for each check: more at once than there are cores
+  // only adds memory. (The login thread pool is sized for LDAP round trips.)
+  static std::counting_semaphore<256> slots(
+      static_cast<std::ptrdiff_t>(std::clamp(std::thread::hardware_concurrency(), 1u, 256u)));
+  slots.acquire();
   const auto pw = password.reveal();
-  return crypto_pwhash_str_verify(hash.c_str(), pw.data(), pw.size()) == 0;
+  const bool ok = crypto_pwhash_str_verify(hash.c_str(), pw.data(), pw.size()) == 0;
+  slots.release();
+  return ok;
 }
 
 LocalDirectory::LocalDirectory(std::string name, store::UserStore& users)

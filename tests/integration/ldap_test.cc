@@ -326,6 +326,27 @@ TEST_F(LdapTest, GroupsFromAMemberOfAttribute) {
   EXPECT_EQ(echoed_header(upstream_view("alice", "alice-Password-1"), "X-Gatehouse-Groups"), "developers");
 }
 
+TEST_F(LdapTest, MemberOfWithAGroupSearchFollowsNesting) {
+  LdapOptions o;
+  o.extra = "member_of_attribute = \"memberOf\"\n";
+  start(o);
+  EXPECT_EQ(echoed_header(upstream_view("alice", "alice-Password-1"), "X-Gatehouse-Groups"), "developers,engineering");
+}
+
+TEST_F(LdapTest, DirectMembershipChangesAreSeenAtTheNextLogin) {
+  start();
+  EXPECT_EQ(echoed_header(upstream_view("alice", "alice-Password-1"), "X-Gatehouse-Groups"), "developers,engineering");
+  EXPECT_EQ(echoed_header(upstream_view("bob", "bob-Password-2"), "X-Gatehouse-Groups"), "staff");
+  std::string error;
+  ASSERT_TRUE(slapd_.modify("dn: cn=developers,ou=groups,dc=example,dc=org\nchangetype: modify\n"
+                            "add: member\nmember: uid=bob,ou=people,dc=example,dc=org\n",
+                            &error))
+      << error;
+  // Only the parents of groups are cached; the user's own groups are read at each login.
+  EXPECT_EQ(echoed_header(upstream_view("bob", "bob-Password-2"), "X-Gatehouse-Groups"),
+            "developers,engineering,staff");
+}
+
 TEST_F(LdapTest, GroupCyclesAndCommasInGroupNames) {
   start();
   // cycle-a and cycle-b contain each other: resolution ends with both. (The header
