@@ -190,8 +190,25 @@ Result<std::optional<BindRefusal>> Connection::bind(const std::string& dn, const
   if (rc != LDAP_SUCCESS) return failure("bind", rc);
   Reply reply;
   if (auto st = await(msgid, "bind", reply); !st) return st.error();
-  if (reply.code == LDAP_SUCCESS) return std::optional<BindRefusal>();
-  return std::optional<BindRefusal>(BindRefusal{reply.code, std::move(reply.diagnostic)});
+  switch (reply.code) {
+    case LDAP_SUCCESS:
+      return std::optional<BindRefusal>();
+    // Answers about the credentials or the account: the login fails.
+    case LDAP_INVALID_CREDENTIALS:
+    case LDAP_INAPPROPRIATE_AUTH:
+    case LDAP_INVALID_DN_SYNTAX:
+    case LDAP_NO_SUCH_OBJECT:
+    case LDAP_INSUFFICIENT_ACCESS:
+    case LDAP_CONSTRAINT_VIOLATION:  // e.g. a password policy's lockout
+      return std::optional<BindRefusal>(BindRefusal{reply.code, std::move(reply.diagnostic)});
+    default: {
+      // "Use TLS", "unwilling to perform", protocol errors: the setup is wrong, and the
+      // user must not be told their password is.
+      std::string text = uri_ + ": bind: " + ldap_err2string(reply.code);
+      if (!reply.diagnostic.empty()) text += " (" + reply.diagnostic + ")";
+      return make_error(std::string(kError), text);
+    }
+  }
 }
 
 Result<std::vector<Entry>> Connection::search(const std::string& base, Scope scope,

@@ -83,8 +83,10 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // A refused bind (wrong password and the like) is a value; only transport trouble is
-  // an error. An empty password is refused here too: it would be an anonymous bind.
+  // A refused bind (wrong password, no such entry, account refused) is a value;
+  // transport trouble and answers that mean the setup is wrong (TLS required,
+  // unwilling to perform) are errors. An empty password is refused here too: it would
+  // be an anonymous bind.
   Result<std::optional<BindRefusal>> bind(const std::string& dn, const Secret& password);
 
   // At most `limit` entries (0: the server's limit); `truncated` tells whether there

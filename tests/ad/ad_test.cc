@@ -169,6 +169,22 @@ TEST_F(ActiveDirectoryTest, StartTlsWithTheDomainControllersCa) {
   EXPECT_EQ(echoed_header(upstream_view("ada", "Ada-Lovelace-1815"), "X-Gatehouse-User"), "ada");
 }
 
+TEST_F(ActiveDirectoryTest, PlainLdapIsASetupErrorNeverWrongPassword) {
+  // AD refuses simple binds without TLS ("Strong(er) authentication required").
+  AdOptions o;
+  o.uri = dc->ldap_uri();
+  start(o);
+  auto res = login("ada", "Ada-Lovelace-1815");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503) << res->body;
+  EXPECT_EQ(res->body.find("incorrect"), std::string::npos);
+  httplib::Client c("127.0.0.1", daemon_->port());
+  auto ready = c.Get("/.gatehouse/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
+  EXPECT_NE(ready->body.find("authentication required"), std::string::npos) << ready->body;
+}
+
 TEST_F(ActiveDirectoryTest, WrongCaMeansUnavailableNeverWrongPassword) {
   for (bool start_tls : {false, true}) {
     AdOptions o;
