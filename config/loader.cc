@@ -735,18 +735,14 @@ class Loader {
     }
     if (ad) get_string("domain", c.domain);
 
-    if (s.has("connect_timeout")) {
-      if (auto v = s.duration_between("connect_timeout", Seconds(1), Seconds(60))) c.connect_timeout = *v; else ok = false;
-    }
-    if (s.has("timeout")) {
-      if (auto v = s.duration_between("timeout", Seconds(1), Seconds(300))) c.timeout = *v; else ok = false;
-    }
-    if (s.has("retry_after")) {
-      if (auto v = s.duration_between("retry_after", Seconds(1), Seconds(3600))) c.retry_after = *v; else ok = false;
-    }
-    if (s.has("group_cache_ttl")) {
-      if (auto v = s.duration_between("group_cache_ttl", Seconds(0), Seconds(3600))) c.group_cache_ttl = *v; else ok = false;
-    }
+    auto get_duration = [&](std::string_view key, Seconds min, Seconds max, Seconds& out) {
+      if (!s.has(key)) return;
+      if (auto v = s.duration_between(key, min, max)) out = *v; else ok = false;
+    };
+    get_duration("connect_timeout", Seconds(1), Seconds(60), c.connect_timeout);
+    get_duration("timeout", Seconds(1), Seconds(300), c.timeout);
+    get_duration("retry_after", Seconds(1), Seconds(3600), c.retry_after);
+    get_duration("group_cache_ttl", Seconds(0), Seconds(3600), c.group_cache_ttl);
     if (s.has("pool_size")) {
       if (auto v = s.integer_between("pool_size", 1, 256)) c.pool_size = static_cast<unsigned>(*v); else ok = false;
     }

@@ -429,12 +429,4 @@ Status Pool::check() {
   return run(Purpose::service, [](Connection& c) { return c.ping(); });
 }
 
-int Pool::preferred_server() {
-  std::lock_guard lock(mutex_);
-  const auto now = Clock::now();
-  for (std::size_t i = 0; i < servers_.size(); ++i)
-    if (servers_[i].down_until <= now) return static_cast<int>(i);
-  return -1;
-}
-
 }  // namespace gatehouse::directory::ldap

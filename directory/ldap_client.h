@@ -146,11 +146,22 @@ class Pool {
   // simply have gone stale), then on the next server. `op` must be safe to repeat.
   Status run(Purpose purpose, const std::function<Status(Connection&)>& op);
 
+  // run() for an operation that produces a value.
+  template <class T>
+  Result<T> fetch(Purpose purpose, const std::function<Result<T>(Connection&)>& op) {
+    std::optional<T> out;
+    auto st = run(purpose, [&](Connection& c) -> Status {
+      auto r = op(c);
+      if (!r) return r.error();
+      out = std::move(r).value();
+      return Ok{};
+    });
+    if (!st) return st.error();
+    return std::move(*out);
+  }
+
   // Readiness: one round trip to the preferred server, or why none can be reached.
   Status check();
-
-  // For tests and logs: index of the server the next connection would go to, or -1.
-  int preferred_server();
 
  private:
   struct Idle {

@@ -54,16 +54,18 @@ Result<Secret> read_password_file(const std::string& path) {
   return password;
 }
 
-// "(|F1F2…)" of the filter template for each value, or the one filter.
-std::string any_of(const std::string& filter_template, std::string_view placeholder,
-                   const std::vector<std::string>& values, const std::vector<std::pair<std::string_view, std::string>>& fixed) {
+// The user filter for each name (escaped), OR-ed when there are several.
+std::string user_filter_for(const std::string& filter_template, const std::vector<std::string>& names) {
   std::string out;
-  for (const auto& v : values) {
-    auto subs = fixed;
-    subs.emplace_back(placeholder, ldap::escape_filter_value(v));
-    out += ldap::substitute(filter_template, subs);
-  }
-  return values.size() == 1 ? out : "(|" + out + ")";
+  for (const auto& name : names)
+    out += ldap::substitute(filter_template, {{"{username}", ldap::escape_filter_value(name)}});
+  return names.size() == 1 ? out : "(|" + out + ")";
+}
+
+// DNs compare case-insensitively (for the attribute values gatehouse meets).
+std::string dn_key(std::string dn) {
+  std::transform(dn.begin(), dn.end(), dn.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return dn;
 }
 
 }  // namespace
@@ -138,17 +140,14 @@ Result<AuthOutcome> LdapDirectory::authenticate(std::string_view username, const
 }
 
 Result<LdapDirectory::Found> LdapDirectory::find_user(const std::vector<std::string>& names) {
-  const std::string filter = any_of(config_.user_filter, "{username}", names, {});
+  const std::string filter = user_filter_for(config_.user_filter, names);
   const auto attrs = entry_attributes();
-  std::vector<ldap::Entry> entries;
   bool truncated = false;
-  auto st = pool_->run(ldap::Purpose::service, [&](ldap::Connection& c) -> Status {
-    auto r = c.search(config_.user_base, ldap::Scope::subtree, filter, attrs, 2, &truncated);
-    if (!r) return r.error();
-    entries = std::move(r).value();
-    return Ok{};
+  auto searched = pool_->fetch<std::vector<ldap::Entry>>(ldap::Purpose::service, [&](ldap::Connection& c) {
+    return c.search(config_.user_base, ldap::Scope::subtree, filter, attrs, 2, &truncated);
   });
-  if (!st) return st.error();
+  if (!searched) return searched.error();
+  std::vector<ldap::Entry>& entries = *searched;
   Found found;
   if (entries.empty()) {
     found.detail = "no such user";
@@ -173,26 +172,16 @@ Result<AuthOutcome> LdapDirectory::authenticate_search_then_bind(std::string_vie
   if (!found->entry) return outcome(AuthStatus::bad_credentials, found->detail);
   const ldap::Entry& entry = *found->entry;
 
-  std::optional<ldap::BindRefusal> refusal;
-  auto st = pool_->run(ldap::Purpose::user, [&](ldap::Connection& c) -> Status {
-    auto r = c.bind(entry.dn, password);
-    if (!r) return r.error();
-    refusal = std::move(r).value();
-    return Ok{};
-  });
-  if (!st) return st.error();
-  if (refusal) return refused(*refusal);
+  auto refusal = pool_->fetch<std::optional<ldap::BindRefusal>>(
+      ldap::Purpose::user, [&](ldap::Connection& c) { return c.bind(entry.dn, password); });
+  if (!refusal) return refusal.error();
+  if (*refusal) return refused(**refusal);
   if (auto state = account_state(entry)) return *state;
 
-  std::vector<std::string> groups;
-  st = pool_->run(ldap::Purpose::service, [&](ldap::Connection& c) -> Status {
-    auto r = groups_of(c, entry, username);
-    if (!r) return r.error();
-    groups = std::move(r).value();
-    return Ok{};
-  });
-  if (!st) return st.error();
-  return identity_of(entry, username, std::move(groups));
+  auto groups = pool_->fetch<std::vector<std::string>>(
+      ldap::Purpose::service, [&](ldap::Connection& c) { return groups_of(c, entry, username); });
+  if (!groups) return groups.error();
+  return identity_of(entry, username, std::move(groups).value());
 }
 
 Result<AuthOutcome> LdapDirectory::authenticate_direct(std::string_view username, const Secret& password) {
@@ -226,54 +215,61 @@ Result<AuthOutcome> LdapDirectory::authenticate_direct(std::string_view username
   if (!entry) return outcome(AuthStatus::bad_credentials, "bound, but the entry \"" + dn + "\" cannot be read");
   if (auto state = account_state(*entry)) return *state;
   if (!own_connection) {
-    st = pool_->run(ldap::Purpose::service, [&](ldap::Connection& c) -> Status {
-      auto g = groups_of(c, *entry, username);
-      if (!g) return g.error();
-      groups = std::move(g).value();
-      return Ok{};
-    });
-    if (!st) return st.error();
+    auto found = pool_->fetch<std::vector<std::string>>(
+        ldap::Purpose::service, [&](ldap::Connection& c) { return groups_of(c, *entry, username); });
+    if (!found) return found.error();
+    groups = std::move(found).value();
   }
   return identity_of(*entry, username, std::move(groups));
 }
 
+Result<std::vector<LdapDirectory::GroupRef>> LdapDirectory::groups_with_member(ldap::Connection& c,
+                                                                              const std::string& member_dn,
+                                                                              const std::string& username) {
+  const std::string filter = ldap::substitute(
+      config_.group_filter,
+      {{"{dn}", ldap::escape_filter_value(member_dn)}, {"{username}", ldap::escape_filter_value(username)}});
+  auto r = c.search(config_.group_base, ldap::Scope::subtree, filter, {config_.group_name_attribute}, 0);
+  if (!r) return r.error();
+  std::vector<GroupRef> groups;
+  for (auto& g : *r) {
+    std::string name = g.first(config_.group_name_attribute);
+    if (name.empty()) name = ldap::first_rdn_value(g.dn).value_or(g.dn);
+    groups.push_back(GroupRef{std::move(g.dn), std::move(name)});
+  }
+  return groups;
+}
+
 Result<std::vector<LdapDirectory::GroupRef>> LdapDirectory::parents_of(ldap::Connection& c,
                                                                       const std::string& group_dn,
-                                                                      const std::string& filter_username) {
+                                                                      const std::string& username) {
   // The parents of a group are the same for every user, so they are cached (unless the
   // filter names the user): a login then costs one group search, or none with memberOf.
   const bool cacheable = config_.group_filter.find("{username}") == std::string::npos &&
                          config_.group_cache_ttl.count() > 0;
-  std::string key = group_dn;
-  std::transform(key.begin(), key.end(), key.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  if (!cacheable) return groups_with_member(c, group_dn, username);
+  const std::string key = dn_key(group_dn);
   const auto now = std::chrono::steady_clock::now();
-  if (cacheable) {
+  {
     std::lock_guard lock(parents_mutex_);
     if (auto it = parents_.find(key); it != parents_.end() && it->second.expires > now) return it->second.parents;
   }
-  const std::string filter = ldap::substitute(
-      config_.group_filter,
-      {{"{dn}", ldap::escape_filter_value(group_dn)}, {"{username}", ldap::escape_filter_value(filter_username)}});
-  auto r = c.search(config_.group_base, ldap::Scope::subtree, filter, {config_.group_name_attribute}, 0);
-  if (!r) return r.error();
-  std::vector<GroupRef> parents;
-  for (auto& g : *r) {
-    std::string name = g.first(config_.group_name_attribute);
-    if (name.empty()) name = ldap::first_rdn_value(g.dn).value_or(g.dn);
-    parents.push_back(GroupRef{std::move(g.dn), std::move(name)});
-  }
-  if (cacheable) {
-    std::lock_guard lock(parents_mutex_);
-    if (parents_.size() > kMaxCachedGroups) parents_.clear();
-    parents_[key] = CachedParents{parents, now + config_.group_cache_ttl};
-  }
+  auto parents = groups_with_member(c, group_dn, username);
+  if (!parents) return parents.error();
+  std::lock_guard lock(parents_mutex_);
+  if (parents_.size() > kMaxCachedGroups) parents_.clear();
+  parents_[key] = CachedParents{*parents, now + config_.group_cache_ttl};
   return parents;
+}
+
+std::string LdapDirectory::canonical_name(const ldap::Entry& entry, std::string_view typed) const {
+  std::string name = entry.first(config_.username_attribute);
+  return name.empty() ? std::string(typed) : name;
 }
 
 Result<std::vector<std::string>> LdapDirectory::groups_of(ldap::Connection& c, const ldap::Entry& entry,
                                                           std::string_view username) {
-  std::string canonical = entry.first(config_.username_attribute);
-  if (canonical.empty()) canonical = std::string(username);
+  const std::string canonical = canonical_name(entry, username);
 
   // The user's own groups: from the entry's memberOf-style attribute when configured
   // (no round trip), else one search with the user's DN.
@@ -282,26 +278,15 @@ Result<std::vector<std::string>> LdapDirectory::groups_of(ldap::Connection& c, c
     if (const auto* dns = entry.values(config_.member_of_attribute))
       for (const auto& dn : *dns) frontier.push_back(GroupRef{dn, ldap::first_rdn_value(dn).value_or(dn)});
   } else if (!config_.group_base.empty()) {
-    const std::string filter = ldap::substitute(
-        config_.group_filter,
-        {{"{dn}", ldap::escape_filter_value(entry.dn)}, {"{username}", ldap::escape_filter_value(canonical)}});
-    auto r = c.search(config_.group_base, ldap::Scope::subtree, filter, {config_.group_name_attribute}, 0);
-    if (!r) return r.error();
-    for (auto& g : *r) {
-      std::string name = g.first(config_.group_name_attribute);
-      if (name.empty()) name = ldap::first_rdn_value(g.dn).value_or(g.dn);
-      frontier.push_back(GroupRef{std::move(g.dn), std::move(name)});
-    }
+    auto own = groups_with_member(c, entry.dn, canonical);
+    if (!own) return own.error();
+    frontier = std::move(own).value();
   }
 
   std::set<std::string> names;
-  std::set<std::string> seen;  // group DNs, lower-cased: cycles end here
-  auto lower = [](std::string v) {
-    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char ch) { return std::tolower(ch); });
-    return v;
-  };
+  std::set<std::string> seen;  // group DNs (dn_key): cycles end here
   for (const auto& g : frontier) {
-    seen.insert(lower(g.dn));
+    seen.insert(dn_key(g.dn));
     names.insert(g.name);
   }
   // Groups that are members of groups, level by level.
@@ -312,7 +297,7 @@ Result<std::vector<std::string>> LdapDirectory::groups_of(ldap::Connection& c, c
       auto parents = parents_of(c, g.dn, canonical);
       if (!parents) return parents.error();
       for (auto& p : *parents) {
-        if (!seen.insert(lower(p.dn)).second) continue;
+        if (!seen.insert(dn_key(p.dn)).second) continue;
         names.insert(p.name);
         next.push_back(std::move(p));
       }
@@ -325,8 +310,7 @@ Result<std::vector<std::string>> LdapDirectory::groups_of(ldap::Connection& c, c
 AuthOutcome LdapDirectory::identity_of(const ldap::Entry& entry, std::string_view typed,
                                        std::vector<std::string> groups) const {
   Identity id;
-  id.username = entry.first(config_.username_attribute);
-  if (id.username.empty()) id.username = std::string(typed);
+  id.username = canonical_name(entry, typed);
   id.email = entry.first(config_.email_attribute);
   id.display_name = entry.first(config_.display_name_attribute);
   if (id.display_name.empty()) id.display_name = entry.first("cn");

@@ -60,8 +60,14 @@ class LdapDirectory : public Directory {
   };
   Result<std::vector<std::string>> groups_of(ldap::Connection& c, const ldap::Entry& entry,
                                              std::string_view username);
+  // Groups whose group_filter matches `member_dn` (a user or a group).
+  Result<std::vector<GroupRef>> groups_with_member(ldap::Connection& c, const std::string& member_dn,
+                                                   const std::string& username);
+  // groups_with_member() for a group, cached for group_cache_ttl.
   Result<std::vector<GroupRef>> parents_of(ldap::Connection& c, const std::string& group_dn,
-                                           const std::string& filter_username);
+                                           const std::string& username);
+  // The entry's username_attribute, else the name as typed.
+  std::string canonical_name(const ldap::Entry& entry, std::string_view typed) const;
   AuthOutcome identity_of(const ldap::Entry& entry, std::string_view typed,
                           std::vector<std::string> groups) const;
   Result<AuthOutcome> authenticate_search_then_bind(std::string_view username, const Secret& password);
