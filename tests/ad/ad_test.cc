@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "ad/samba_dc.h"
+#include "integration/directory_fixture.h"
 #include "integration/harness.h"
 
 namespace gatehouse::testing {
@@ -40,14 +41,9 @@ struct AdOptions {
   std::string extra;
 };
 
-class ActiveDirectoryTest : public ::testing::Test {
+class ActiveDirectoryTest : public DirectoryGatewayTest {
  protected:
   void SetUp() override { ASSERT_NE(dc, nullptr) << "the domain controller did not start"; }
-  void TearDown() override {
-    if (daemon_) {
-      EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
-    }
-  }
 
   // Only what the README promises is enough: uri, bind_dn, bind_password_file, user_base
   // (plus the tenant, which every directory needs).
@@ -59,42 +55,8 @@ class ActiveDirectoryTest : public ::testing::Test {
     t += "bind_dn = \"" + dc->bind_dn() + "\"\nbind_password_file = \"" + dc->bind_password_file() + "\"\n";
     t += "user_base = \"" + dc->base_dn() + "\"\n";
     t += "tenant = \"gatehouse\"\ntenant_attribute = \"company\"\n" + o.extra;
-    {
-      std::ofstream out(dir_.file("gatehouse.toml"));
-      out << basic_config(dir_, t, upstream_.url());
-    }
-    daemon_ = std::make_unique<Daemon>(std::vector<std::string>{"serve", "--config", dir_.file("gatehouse.toml")});
-    ASSERT_TRUE(daemon_->start()) << daemon_->log();
+    start_with(t);
   }
-
-  httplib::Result login(const std::string& user, const std::string& password) {
-    return post_login(daemon_->port(), user, password);
-  }
-
-  // Logs in and returns what the application behind gatehouse received.
-  std::string upstream_view(const std::string& user, const std::string& password) {
-    std::string why;
-    auto body = signed_in_fetch(daemon_->port(), user, password, &why);
-    EXPECT_NE(body, "") << why << "\n" << daemon_->log();
-    return body;
-  }
-
-
-  // 401 with exactly `message` on the form, no session.
-  void expect_refused(const std::string& user, const std::string& password, const std::string& message) {
-    auto res = login(user, password);
-    ASSERT_TRUE(res) << user;
-    EXPECT_EQ(res->status, 401) << user << "\n" << res->body;
-    EXPECT_NE(res->body.find(message), std::string::npos) << user << "\n" << res->body;
-    EXPECT_EQ(session_cookie(res), "");
-  }
-  void expect_generic_failure(const std::string& user, const std::string& password) {
-    expect_refused(user, password, "The user name or password is incorrect.");
-  }
-
-  TempDir dir_;
-  EchoUpstream upstream_;
-  std::unique_ptr<Daemon> daemon_;
 };
 
 TEST_F(ActiveDirectoryTest, EveryLoginFormReachesTheSameAccountWithNestedGroups) {

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "auth/encoding.h"
+#include "integration/directory_fixture.h"
 #include "integration/harness.h"
 #include "integration/slapd_server.h"
 
@@ -24,18 +25,12 @@ struct LdapOptions {
   bool group_search = true;       // group_base = ou=groups
 };
 
-class LdapTest : public ::testing::Test {
+class LdapTest : public DirectoryGatewayTest {
  protected:
   void SetUp() override {
     std::string error;
     ASSERT_TRUE(slapd_.start(&error)) << error;
   }
-  void TearDown() override {
-    if (daemon_) {
-      EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
-    }
-  }
-
   std::string directory_table(const LdapOptions& o) {
     std::vector<std::string> uris = o.uris.empty() ? std::vector<std::string>{slapd_.ldap_uri()} : o.uris;
     std::string t = "[[directory]]\nname = \"corp\"\nkind = \"ldap\"\nuri = [";
@@ -57,27 +52,7 @@ class LdapTest : public ::testing::Test {
     return t + o.extra;
   }
 
-  void start(const LdapOptions& o = {}) {
-    {
-      std::ofstream out(dir_.file("gatehouse.toml"));
-      out << basic_config(dir_, directory_table(o), upstream_.url());
-    }
-    daemon_ = std::make_unique<Daemon>(std::vector<std::string>{"serve", "--config", dir_.file("gatehouse.toml")});
-    ASSERT_TRUE(daemon_->start()) << daemon_->log();
-  }
-
-  httplib::Result login(const std::string& user, const std::string& password) {
-    return post_login(daemon_->port(), user, password);
-  }
-
-  // Logs in and returns what the application behind gatehouse received.
-  std::string upstream_view(const std::string& user, const std::string& password) {
-    std::string why;
-    auto body = signed_in_fetch(daemon_->port(), user, password, &why);
-    EXPECT_NE(body, "") << why << "\n" << daemon_->log();
-    return body;
-  }
-
+  void start(const LdapOptions& o = {}) { start_with(directory_table(o)); }
 
   httplib::Result get(const std::string& path) {
     httplib::Client c("127.0.0.1", daemon_->port());
@@ -85,18 +60,7 @@ class LdapTest : public ::testing::Test {
     return c.Get(path);
   }
 
-  void expect_generic_failure(const std::string& user, const std::string& password) {
-    auto res = login(user, password);
-    ASSERT_TRUE(res) << user;
-    EXPECT_EQ(res->status, 401) << "user " << ::testing::PrintToString(user) << "\n" << res->body;
-    EXPECT_NE(res->body.find("The user name or password is incorrect."), std::string::npos);
-    EXPECT_EQ(session_cookie(res), "");
-  }
-
   SlapdServer slapd_;
-  TempDir dir_;
-  EchoUpstream upstream_;
-  std::unique_ptr<Daemon> daemon_;
 };
 
 TEST_F(LdapTest, LoginCarriesIdentityNestedGroupsAndTenantAttribute) {
