@@ -387,16 +387,20 @@ AuthOutcome ActiveDirectory::refused(const ldap::BindRefusal& refusal) const {
   return active_directory_refusal(refusal);
 }
 
-std::optional<AuthOutcome> ActiveDirectory::account_state(const ldap::Entry& entry) const {
+std::optional<AuthOutcome> active_directory_account_state(const ldap::Entry& entry) {
   const std::string uac_text = entry.first("userAccountControl");
   if (uac_text.empty()) return std::nullopt;
   char* end = nullptr;
   errno = 0;
   unsigned long uac = std::strtoul(uac_text.c_str(), &end, 10);
-  if (errno != 0 || end == uac_text.c_str()) return std::nullopt;
+  if (errno != 0 || end == uac_text.c_str() || *end != '\0') return std::nullopt;
   if (uac & kUacAccountDisable) return outcome(AuthStatus::disabled, "account disabled (userAccountControl)");
   if (uac & kUacLockout) return outcome(AuthStatus::locked, "account locked (userAccountControl)");
   return std::nullopt;
+}
+
+std::optional<AuthOutcome> ActiveDirectory::account_state(const ldap::Entry& entry) const {
+  return active_directory_account_state(entry);
 }
 
 std::vector<std::string> ActiveDirectory::entry_attributes() const {

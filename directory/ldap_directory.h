@@ -99,5 +99,7 @@ class ActiveDirectory final : public LdapDirectory {
 
 // For tests: what an AD bind refusal with this diagnostic message means.
 AuthOutcome active_directory_refusal(const ldap::BindRefusal& refusal);
+// For tests: the account state userAccountControl shows (disabled, locked), if any.
+std::optional<AuthOutcome> active_directory_account_state(const ldap::Entry& entry);
 
 }  // namespace gatehouse::directory

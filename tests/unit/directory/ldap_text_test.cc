@@ -104,5 +104,20 @@ TEST(AdRefusals, OnlyInvalidCredentialsCarriesSubCodes) {
   EXPECT_EQ(active_directory_refusal(BindRefusal{53, "data 773"}).status, AuthStatus::bad_credentials);
 }
 
+TEST(AdAccountState, UserAccountControlBits) {
+  auto with_uac = [](std::string value) {
+    Entry e;
+    e.dn = "CN=x,DC=example";
+    e.attributes.push_back({"userAccountControl", {std::move(value)}});
+    return e;
+  };
+  EXPECT_FALSE(active_directory_account_state(with_uac("512")));  // normal account
+  EXPECT_EQ(active_directory_account_state(with_uac("514"))->status, AuthStatus::disabled);
+  EXPECT_EQ(active_directory_account_state(with_uac("528"))->status, AuthStatus::locked);  // 0x200 | 0x10
+  EXPECT_FALSE(active_directory_account_state(with_uac("garbage")));
+  EXPECT_FALSE(active_directory_account_state(with_uac("514x")));
+  EXPECT_FALSE(active_directory_account_state(Entry{}));
+}
+
 }  // namespace
 }  // namespace gatehouse::directory::ldap
