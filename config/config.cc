@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 
 namespace gatehouse::config {
@@ -107,6 +108,108 @@ std::string format_duration(Seconds d) {
   if (n % 3600 == 0) return std::to_string(n / 3600) + "h";
   if (n % 60 == 0) return std::to_string(n / 60) + "m";
   return std::to_string(n) + "s";
+}
+
+namespace {
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+unsigned days_in_month(std::int64_t y, unsigned m) {
+  static constexpr unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : days[m - 1];
+}
+
+// Exactly `n` digits at text[pos…]; advances pos.
+std::optional<unsigned> fixed_digits(std::string_view text, std::size_t& pos, std::size_t n) {
+  if (pos + n > text.size()) return std::nullopt;
+  unsigned value = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const char c = text[pos + i];
+    if (!is_digit(c)) return std::nullopt;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  pos += n;
+  return value;
+}
+
+bool expect(std::string_view text, std::size_t& pos, std::string_view one_of) {
+  if (pos >= text.size() || one_of.find(text[pos]) == std::string_view::npos) return false;
+  ++pos;
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_rfc3339(std::string_view text) {
+  std::size_t pos = 0;
+  auto year = fixed_digits(text, pos, 4);
+  if (!year || !expect(text, pos, "-")) return std::nullopt;
+  auto month = fixed_digits(text, pos, 2);
+  if (!month || *month < 1 || *month > 12 || !expect(text, pos, "-")) return std::nullopt;
+  auto day = fixed_digits(text, pos, 2);
+  if (!day || *day < 1 || *day > days_in_month(*year, *month)) return std::nullopt;
+  if (!expect(text, pos, "Tt")) return std::nullopt;
+  auto hour = fixed_digits(text, pos, 2);
+  if (!hour || *hour > 23 || !expect(text, pos, ":")) return std::nullopt;
+  auto minute = fixed_digits(text, pos, 2);
+  if (!minute || *minute > 59 || !expect(text, pos, ":")) return std::nullopt;
+  auto second = fixed_digits(text, pos, 2);
+  if (!second || *second > 60) return std::nullopt;  // 60: a leap second
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    const std::size_t start = pos;
+    while (pos < text.size() && is_digit(text[pos])) ++pos;
+    if (pos == start) return std::nullopt;
+  }
+  std::int64_t offset = 0;
+  if (expect(text, pos, "Zz")) {
+    // UTC
+  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    const bool minus = text[pos++] == '-';
+    auto oh = fixed_digits(text, pos, 2);
+    if (!oh || *oh > 23 || !expect(text, pos, ":")) return std::nullopt;
+    auto om = fixed_digits(text, pos, 2);
+    if (!om || *om > 59) return std::nullopt;
+    offset = (minus ? -1 : 1) * static_cast<std::int64_t>(*oh * 3600 + *om * 60);
+  } else {
+    return std::nullopt;
+  }
+  if (pos != text.size()) return std::nullopt;
+  return days_from_civil(*year, *month, *day) * 86400 + *hour * 3600 + *minute * 60 + *second -
+         offset;
+}
+
+std::string format_rfc3339(std::int64_t unix_seconds) {
+  // civil_from_days, the inverse of days_from_civil.
+  std::int64_t days = unix_seconds / 86400;
+  std::int64_t rest = unix_seconds % 86400;
+  if (rest < 0) {
+    rest += 86400;
+    --days;
+  }
+  const std::int64_t z = days + 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ",
+                static_cast<long long>(y), m, d, static_cast<long long>(rest / 3600),
+                static_cast<long long>(rest / 60 % 60), static_cast<long long>(rest % 60));
+  return buf;
 }
 
 std::string Url::origin() const {

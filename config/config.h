@@ -20,6 +20,12 @@ using Seconds = std::chrono::seconds;
 std::optional<Seconds> parse_duration(std::string_view text);
 std::string format_duration(Seconds d);  // 900s -> "15m"
 
+// RFC 3339 date-time ("2024-05-01T10:00:00Z", "2024-05-01T12:00:00.5+02:00"; 'T' and
+// 'Z' in either case) to seconds since the Unix epoch, fractions dropped. nullopt on
+// anything else, including impossible dates such as February 30.
+std::optional<std::int64_t> parse_rfc3339(std::string_view text);
+std::string format_rfc3339(std::int64_t unix_seconds);  // UTC: "2024-05-01T10:00:00Z"
+
 // An absolute http(s) URL split into parts. path is "" or starts with '/'.
 struct Url {
   std::string scheme;  // "http" or "https"
@@ -67,6 +73,18 @@ struct SessionConfig {
   Seconds idle_timeout{30 * 60};
   Seconds absolute_timeout{12 * 3600};
   Seconds assertion_ttl{120};  // [session] assertion_ttl: lifetime of X-Gatehouse-Assertion
+};
+
+// [lockout]: failed logins counted per account and per client address within `window`.
+struct LockoutConfig {
+  std::int64_t max_failures = 5;  // per account; then locked
+  Seconds window{15 * 60};
+  Seconds lock_duration{0};           // 0s: until an admin unlocks or whitelists
+  std::int64_t ip_max_failures = 50;  // per client address; then 429 until failures age out
+};
+
+struct AuditConfig {
+  Seconds retention{180 * 86400};  // older records are pruned in the background
 };
 
 enum class DirectoryKind { local, ldap, active_directory };
@@ -137,6 +155,8 @@ struct Config {
   StoreConfig store;
   KeysConfig keys;
   SessionConfig session;
+  LockoutConfig lockout;
+  AuditConfig audit;
   std::vector<DirectoryConfig> directories;
   std::vector<RouteConfig> routes;
 };

@@ -319,6 +319,8 @@ class Loader {
     if (!skip_store_) store();
     if (!skip_keys_) keys();
     if (!skip_session_) session();
+    if (!skip_lockout_) lockout();
+    if (!skip_audit_) audit();
     directories();
     routes();
     LoadResult result;
@@ -351,7 +353,8 @@ class Loader {
     for (auto&& [key, value] : root_) {
       const std::string name(key.str());
       int line = line_of(value.source());
-      if (name == "server" || name == "store" || name == "keys" || name == "session") {
+      if (name == "server" || name == "store" || name == "keys" || name == "session" ||
+          name == "lockout" || name == "audit") {
         if (!value.is_table()) {
           errors_.add(line,
                       name + ": expected a table (write [" + name + "]), got " + type_name(value));
@@ -359,6 +362,8 @@ class Loader {
           if (name == "store") skip_store_ = true;
           if (name == "keys") skip_keys_ = true;
           if (name == "session") skip_session_ = true;
+          if (name == "lockout") skip_lockout_ = true;
+          if (name == "audit") skip_audit_ = true;
         }
       } else if (name == "directory" || name == "route") {
         const auto* array = value.as_array();
@@ -371,8 +376,6 @@ class Loader {
           if (name == "directory") skip_directories_ = true;
           if (name == "route") skip_routes_ = true;
         }
-      } else if (name == "lockout") {
-        errors_.add(line, "[lockout] " + std::string(kNotYet));
       } else if (name == "oidc") {
         errors_.add(line, "[[oidc]] " + std::string(kNotYet));
       } else if (value.is_table()) {
@@ -542,6 +545,25 @@ class Loader {
     }
     if (auto d = s.duration_between("assertion_ttl", Seconds(10), Seconds(3600)))
       c.assertion_ttl = *d;
+  }
+
+  void lockout() {
+    LockoutConfig& c = config_->lockout;
+    Section s(errors_, "lockout", table("lockout"));
+    s.check_keys({"max_failures", "window", "lock_duration", "ip_max_failures"});
+    constexpr auto kNoLimit = std::numeric_limits<std::int64_t>::max();
+    if (auto v = s.integer_between("max_failures", 1, kNoLimit)) c.max_failures = *v;
+    if (auto d = s.duration_between("window", Seconds(1), std::nullopt)) c.window = *d;
+    if (auto d = s.duration_between("lock_duration", Seconds(0), std::nullopt))
+      c.lock_duration = *d;
+    if (auto v = s.integer_between("ip_max_failures", 1, kNoLimit)) c.ip_max_failures = *v;
+  }
+
+  void audit() {
+    AuditConfig& c = config_->audit;
+    Section s(errors_, "audit", table("audit"));
+    s.check_keys({"retention"});
+    if (auto d = s.duration_between("retention", Seconds(1), std::nullopt)) c.retention = *d;
   }
 
   void directories() {
@@ -844,6 +866,7 @@ class Loader {
   Errors errors_;
   std::shared_ptr<Config> config_ = std::make_shared<Config>();
   bool skip_server_ = false, skip_store_ = false, skip_keys_ = false, skip_session_ = false;
+  bool skip_lockout_ = false, skip_audit_ = false;
   bool skip_directories_ = false, skip_routes_ = false;
 };
 

@@ -1,18 +1,26 @@
 #include "daemon/cli.h"
 
+#include <pwd.h>
 #include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
+#include "auth/audit.h"
 #include "auth/encoding.h"
 #include "auth/keys.h"
+#include "auth/lockout.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "daemon/echo_app.h"
@@ -86,6 +94,346 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
     out += s;
   }
   return out;
+}
+
+// Values typed into the login form end up in the lockout and audit tables; never let
+// one of them drive the administrator's terminal.
+std::string printable(std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string time_or(std::int64_t t, const char* none) {
+  return t == 0 ? std::string(none) : config::format_rfc3339(t);
+}
+
+// Who ran an admin command, for the audit trail: the sudo user behind root if any.
+std::string admin_name() {
+  std::string name;
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name)
+    name = pw->pw_name;
+  else
+    name = "uid " + std::to_string(::geteuid());
+  if (const char* sudo = std::getenv("SUDO_USER"); sudo && *sudo)
+    name = std::string(sudo) + " via sudo";
+  return name;
+}
+
+// "10.0.0.0/8", "192.0.2.7", "2001:db8::/32": meant as a network, whether valid or not.
+bool looks_like_network(std::string_view s) {
+  if (s.find('/') != std::string_view::npos) return true;
+  bool digits_and_dots = !s.empty(), has_dot = false;
+  for (char c : s) {
+    if (c == '.')
+      has_dot = true;
+    else if (c < '0' || c > '9')
+      digits_and_dots = false;
+  }
+  if (digits_and_dots && has_dot) return true;
+  if (s.find(':') == std::string_view::npos) return false;
+  for (char c : s) {
+    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (!hex && c != ':' && c != '.') return false;
+  }
+  return true;
+}
+
+// A whitelist entry or unlock target as typed: a network, or a user name.
+struct Target {
+  std::optional<Cidr> network;
+  std::string user;  // trimmed
+};
+
+std::optional<Target> parse_target(const std::string& value) {
+  std::string_view v = value;
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  if (looks_like_network(v)) {
+    auto network = Cidr::parse(v);
+    if (!network) {
+      std::cerr << "gatehouse: \"" << printable(v)
+                << "\" is not a valid IP address or CIDR network (write e.g. 10.0.0.0/8, "
+                   "192.0.2.7 or 2001:db8::/32)\n";
+      return std::nullopt;
+    }
+    return Target{network, ""};
+  }
+  if (v.empty() || v.size() > 256) {
+    std::cerr << "gatehouse: a user name is 1 to 256 characters\n";
+    return std::nullopt;
+  }
+  return Target{std::nullopt, std::string(v)};
+}
+
+// Admin actions are audited; the action itself has happened when this fails.
+int audited(auth::Audit& audit, const auth::AuditEvent& event) {
+  if (auto s = audit.record(event); !s) {
+    std::cerr << "gatehouse: done, but the audit record could not be written: " << s.error().message
+              << "\n";
+    return kFailure;
+  }
+  return kOk;
+}
+
+auth::AuditEvent admin_event(auth::AuditEventType type, std::string user, std::string detail) {
+  auth::AuditEvent e;
+  e.type = type;
+  e.user = std::move(user);
+  e.source = "cli";
+  e.detail = std::move(detail);
+  return e;
+}
+
+int run_lockout_list(auth::Lockout& lockout) {
+  auto locks = lockout.locks();
+  if (!locks) return store_error(locks.error());
+  auto throttled = lockout.throttled_addresses();
+  if (!throttled) return store_error(throttled.error());
+  if (locks->empty()) {
+    std::cout << "no locked users\n";
+  } else {
+    std::printf("%-24s %-21s %-21s %-16s %s\n", "LOCKED USER", "SINCE", "UNTIL", "LAST CLIENT",
+                "REASON");
+    for (const auto& l : *locks)
+      std::printf("%-24s %-21s %-21s %-16s %s\n", printable(l.account).c_str(),
+                  config::format_rfc3339(l.since).c_str(),
+                  time_or(l.until, "unlocked by an admin").c_str(),
+                  printable(l.last_client).c_str(), printable(l.reason).c_str());
+  }
+  if (throttled->empty()) {
+    std::cout << "no throttled addresses\n";
+  } else {
+    std::printf("%-40s %-21s %-21s %s\n", "THROTTLED ADDRESS", "FIRST FAILURE", "UNTIL", "REASON");
+    for (const auto& a : *throttled)
+      std::printf("%-40s %-21s %-21s %lld failed logins within %s\n", a.address.c_str(),
+                  config::format_rfc3339(a.first_failure).c_str(),
+                  config::format_rfc3339(a.until).c_str(), static_cast<long long>(a.failures),
+                  config::format_duration(lockout.config().window).c_str());
+  }
+  return kOk;
+}
+
+int run_lockout_unlock(auth::Lockout& lockout, auth::Audit& audit, const std::string& value) {
+  const std::string admin = admin_name();
+  if (auto address = IpAddress::parse(value)) {
+    auto forgotten = lockout.unblock_address(*address);
+    if (!forgotten) return store_error(forgotten.error());
+    if (*forgotten == 0) {
+      std::cout << "address " << address->to_string() << " had no recent failed logins\n";
+      return kOk;
+    }
+    std::cout << "address " << address->to_string() << " unblocked (" << *forgotten
+              << " failed logins forgotten)\n";
+    auto e =
+        admin_event(auth::AuditEventType::lockout_unlocked, "", "address unblocked by " + admin);
+    e.client = address;
+    return audited(audit, e);
+  }
+  auto target = parse_target(value);
+  if (!target) return kUsage;
+  if (target->network) {
+    std::cerr << "gatehouse: lockout unlock takes a user name or one IP address, not a network\n";
+    return kUsage;
+  }
+  auto unlocked = lockout.unlock(target->user);
+  if (!unlocked) return store_error(unlocked.error());
+  const std::string key = printable(auth::account_key(target->user));
+  if (!*unlocked) {
+    std::cout << "user " << key << " was not locked (its failed logins were forgotten)\n";
+    return kOk;
+  }
+  std::cout << "user " << key << " unlocked\n";
+  return audited(audit, admin_event(auth::AuditEventType::lockout_unlocked, target->user,
+                                    "unlocked by " + admin));
+}
+
+// Whether a local user counts against the same account as `user`.
+Result<bool> local_user_known(store::UserStore& users, const std::string& user) {
+  auto list = users.list_users();
+  if (!list) return list.error();
+  const std::string key = auth::account_key(user);
+  for (const auto& u : *list)
+    if (auth::account_key(u.name) == key) return true;
+  return false;
+}
+
+int run_whitelist_change(bool add, auth::Lockout& lockout, auth::Audit& audit,
+                         store::UserStore& users, const std::string& value,
+                         const std::string& comment) {
+  auto target = parse_target(value);
+  if (!target) return kUsage;
+  const std::string admin = admin_name();
+  const auto type =
+      add ? auth::AuditEventType::whitelist_added : auth::AuditEventType::whitelist_removed;
+  if (target->network) {
+    const std::string text = target->network->to_string();
+    auto change = add ? lockout.whitelist_network(*target->network, admin, comment)
+                      : lockout.unwhitelist_network(*target->network);
+    if (!change) return store_error(change.error());
+    if (!change->changed) {
+      std::cout << "network " << text
+                << (add ? " is already on the whitelist\n" : " was not on the whitelist\n");
+      return kOk;
+    }
+    std::cout << "network " << text
+              << (add ? " added to the whitelist\n" : " removed from the whitelist\n");
+    return audited(audit, admin_event(type, "", "network " + text + " by " + admin));
+  }
+
+  const std::string key = auth::account_key(target->user);
+  auto change = add ? lockout.whitelist_user(target->user, admin, comment)
+                    : lockout.unwhitelist_user(target->user);
+  if (!change) return store_error(change.error());
+  if (add) {
+    auto known = local_user_known(users, target->user);
+    if (!known) return store_error(known.error());
+    if (!*known)
+      std::cout << "note: no local user \"" << printable(target->user)
+                << "\"; the entry applies to that name in any directory\n";
+  }
+  if (!change->changed) {
+    std::cout << "user " << printable(key)
+              << (add ? " is already on the whitelist\n" : " was not on the whitelist\n");
+    return kOk;
+  }
+  std::cout << "user " << printable(key)
+            << (add ? " added to the whitelist\n" : " removed from the whitelist\n");
+  int code = audited(audit, admin_event(type, target->user, "by " + admin));
+  if (change->unlocked) {
+    std::cout << "user " << printable(key) << " was locked and is unblocked\n";
+    code = std::max(code, audited(audit, admin_event(auth::AuditEventType::lockout_unlocked,
+                                                     target->user, "whitelisted by " + admin)));
+  }
+  return code;
+}
+
+int run_whitelist_list(auth::Lockout& lockout) {
+  auto list = lockout.whitelist();
+  if (!list) return store_error(list.error());
+  if (list->empty()) {
+    std::cout << "the whitelist is empty\n";
+    return kOk;
+  }
+  std::printf("%-8s %-40s %-21s %-20s %s\n", "KIND", "ENTRY", "ADDED", "BY", "COMMENT");
+  for (const auto& e : *list)
+    std::printf("%-8s %-40s %-21s %-20s %s\n",
+                e.kind == store::WhitelistKind::user ? "user" : "network",
+                printable(e.value).c_str(), config::format_rfc3339(e.added_at).c_str(),
+                printable(e.added_by).c_str(), printable(e.comment).c_str());
+  return kOk;
+}
+
+struct AuditListOptions {
+  std::string user;
+  std::string since;
+  std::string event;
+  bool json = false;
+  std::int64_t limit = 100;
+  std::int64_t before = 0;
+};
+
+int run_audit_list(store::AuditStore& store, const AuditListOptions& o) {
+  store::AuditQuery q;
+  if (!o.user.empty()) q.account = auth::account_key(o.user);
+  if (!o.since.empty()) {
+    q.since = config::parse_rfc3339(o.since);
+    if (!q.since) {
+      std::cerr << "gatehouse: --since \"" << printable(o.since)
+                << "\" is not an RFC 3339 time (write e.g. 2024-05-01T00:00:00Z or "
+                   "2024-05-01T02:00:00+02:00)\n";
+      return kUsage;
+    }
+  }
+  if (!o.event.empty()) {
+    if (!auth::parse_event_name(o.event)) {
+      std::cerr << "gatehouse: --event \"" << printable(o.event) << "\" is not one of";
+      for (auto t : auth::all_audit_event_types()) std::cerr << " " << auth::event_name(t);
+      std::cerr << "\n";
+      return kUsage;
+    }
+    q.event = o.event;
+  }
+  q.limit = o.limit;
+  q.before_id = o.before;
+  auto records = store.list_audit(q);
+  if (!records) return store_error(records.error());
+
+  if (o.json) {
+    auto out = nlohmann::json::array();
+    for (const auto& r : *records)
+      out.push_back({{"id", r.id},
+                     {"time", config::format_rfc3339(r.at)},
+                     {"unix_time", r.at},
+                     {"event", r.event},
+                     {"user", r.user},
+                     {"client", r.client},
+                     {"source", r.source},
+                     {"route", r.route},
+                     {"detail", r.detail}});
+    // Names typed at the login form need not be UTF-8; replace what is not.
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return kOk;
+  }
+  if (records->empty()) {
+    std::cout << "no audit records\n";
+    return kOk;
+  }
+  std::printf("%-8s %-21s %-18s %-24s %-16s %-10s %-16s %s\n", "ID", "TIME", "EVENT", "USER",
+              "CLIENT", "SOURCE", "ROUTE", "DETAIL");
+  for (const auto& r : *records)
+    std::printf("%-8lld %-21s %-18s %-24s %-16s %-10s %-16s %s\n", static_cast<long long>(r.id),
+                config::format_rfc3339(r.at).c_str(), r.event.c_str(), printable(r.user).c_str(),
+                r.client.c_str(), printable(r.source).c_str(), printable(r.route).c_str(),
+                printable(r.detail).c_str());
+  if (static_cast<std::int64_t>(records->size()) == o.limit)
+    std::cerr << "(newest " << records->size() << " shown; older ones: --before "
+              << records->back().id << ")\n";
+  return kOk;
+}
+
+// `user list`: local users with their last login, last failure and lock state.
+int run_user_list(store::SqliteStore& db, auth::Lockout& lockout) {
+  auto list = db.list_users();
+  if (!list) return store_error(list.error());
+  auto locks = lockout.locks();
+  if (!locks) return store_error(locks.error());
+  auto whitelist = lockout.whitelist();
+  if (!whitelist) return store_error(whitelist.error());
+  std::map<std::string, store::AccountLock> locked;
+  for (auto& l : *locks) locked.emplace(l.account, l);
+  std::set<std::string> whitelisted;
+  for (const auto& e : *whitelist)
+    if (e.kind == store::WhitelistKind::user) whitelisted.insert(e.value);
+
+  std::printf("%-24s %-16s %-32s %-24s %-9s %-21s %-21s %s\n", "NAME", "TENANT", "EMAIL", "GROUPS",
+              "STATUS", "LAST LOGIN", "LAST FAILURE", "LOCK");
+  for (const auto& u : *list) {
+    const std::string key = auth::account_key(u.name);
+    auto summary = db.login_summary(key);
+    if (!summary) return store_error(summary.error());
+    std::string lock = "-";
+    if (auto it = locked.find(key); it != locked.end())
+      lock = it->second.until == 0 ? "locked"
+                                   : "locked until " + config::format_rfc3339(it->second.until);
+    else if (whitelisted.count(key) != 0)
+      lock = "whitelisted";
+    std::printf("%-24s %-16s %-32s %-24s %-9s %-21s %-21s %s\n", u.name.c_str(), u.tenant.c_str(),
+                u.email.c_str(), join(u.groups, ",").c_str(), u.disabled ? "disabled" : "enabled",
+                time_or(summary->last_success, "never").c_str(),
+                time_or(summary->last_failure, "never").c_str(), lock.c_str());
+  }
+  return kOk;
 }
 
 // Binds port 0 briefly to find a free port for the demo, so the URL printed and the
@@ -255,6 +603,57 @@ int run_cli(int argc, char** argv) {
   auto* tenant_list = tenant_cmd->add_subcommand("list", "list tenants");
   tenant_list->fallthrough();
 
+  auto* lockout_cmd = app.add_subcommand("lockout", "locked users and throttled addresses");
+  lockout_cmd->fallthrough();
+  lockout_cmd->require_subcommand(1);
+  auto* lockout_list = lockout_cmd->add_subcommand(
+      "list", "locked users and throttled addresses, with why and until when");
+  lockout_list->fallthrough();
+  std::string unlock_target;
+  auto* lockout_unlock =
+      lockout_cmd->add_subcommand("unlock", "lift a user's lock (or forget an address's failures)");
+  lockout_unlock->fallthrough();
+  lockout_unlock->add_option("USER", unlock_target, "user name, or an IP address")->required();
+
+  auto* whitelist_cmd =
+      app.add_subcommand("whitelist", "users and networks that are never locked or throttled");
+  whitelist_cmd->fallthrough();
+  whitelist_cmd->require_subcommand(1);
+  std::string whitelist_value, whitelist_comment;
+  auto* whitelist_add =
+      whitelist_cmd->add_subcommand("add", "whitelist a user (unblocking it) or a network");
+  whitelist_add->fallthrough();
+  whitelist_add->add_option("USER|CIDR", whitelist_value, "user name, IP address or CIDR network")
+      ->required();
+  whitelist_add->add_option("--comment", whitelist_comment, "why, for whitelist list");
+  auto* whitelist_remove =
+      whitelist_cmd->add_subcommand("remove", "take a user or network off the whitelist");
+  whitelist_remove->fallthrough();
+  whitelist_remove
+      ->add_option("USER|CIDR", whitelist_value, "user name, IP address or CIDR network")
+      ->required();
+  auto* whitelist_list = whitelist_cmd->add_subcommand("list", "list the whitelist");
+  whitelist_list->fallthrough();
+
+  auto* audit_cmd = app.add_subcommand("audit", "the audit log");
+  audit_cmd->fallthrough();
+  audit_cmd->require_subcommand(1);
+  AuditListOptions audit_options;
+  auto* audit_list = audit_cmd->add_subcommand("list", "audit records, newest first");
+  audit_list->fallthrough();
+  audit_list->add_option("--user", audit_options.user, "only this user (any form of the name)");
+  audit_list->add_option("--since", audit_options.since,
+                         "only records at or after this RFC 3339 time");
+  audit_list->add_option("--event", audit_options.event, "only this event, e.g. login.failure");
+  audit_list->add_flag("--json", audit_options.json, "a JSON array instead of a table");
+  audit_list->add_option("--limit", audit_options.limit, "at most this many records")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}))
+      ->capture_default_str();
+  audit_list
+      ->add_option("--before", audit_options.before,
+                   "only records older than this id (the next page)")
+      ->check(CLI::PositiveNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -295,6 +694,19 @@ int run_cli(int argc, char** argv) {
   int code = kOk;
   auto db = open_store(cfg, code);
   if (!db) return code;
+  // Admin commands report on stdout; their audit records need no second copy on stderr.
+  log::set_min_level(log::Level::warning);
+  SystemClock clock;
+  auth::Lockout lockout(cfg.lockout, *db, clock);
+  auth::Audit audit(cfg.audit, *db, clock);
+
+  if (*lockout_list) return run_lockout_list(lockout);
+  if (*lockout_unlock) return run_lockout_unlock(lockout, audit, unlock_target);
+  if (*whitelist_add || *whitelist_remove)
+    return run_whitelist_change(whitelist_add->parsed(), lockout, audit, *db, whitelist_value,
+                                whitelist_comment);
+  if (*whitelist_list) return run_whitelist_list(lockout);
+  if (*audit_list) return run_audit_list(*db, audit_options);
 
   if (*tenant_add) {
     if (tenant_name.empty() || tenant_name.size() > 128) {
@@ -341,15 +753,7 @@ int run_cli(int argc, char** argv) {
     if (generated) std::cout << "generated password (shown once): " << pw->reveal() << "\n";
     return kOk;
   }
-  if (*user_list) {
-    auto list = db->list_users();
-    if (!list) return store_error(list.error());
-    std::printf("%-24s %-16s %-32s %-24s %s\n", "NAME", "TENANT", "EMAIL", "GROUPS", "STATUS");
-    for (const auto& u : *list)
-      std::printf("%-24s %-16s %-32s %-24s %s\n", u.name.c_str(), u.tenant.c_str(), u.email.c_str(),
-                  join(u.groups, ",").c_str(), u.disabled ? "disabled" : "enabled");
-    return kOk;
-  }
+  if (*user_list) return run_user_list(*db, lockout);
   if (*user_disable || *user_enable) {
     const bool disable = user_disable->parsed();
     if (auto st = db->set_disabled(user_name, disable); !st) return store_error(st.error());

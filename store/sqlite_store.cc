@@ -6,9 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <string_view>
@@ -679,6 +681,494 @@ Result<std::string> SqliteStore::put_value_if_absent(const std::string& key,
     q.text(1, key);
     if (q.step() != SQLITE_ROW) return io_error(d.db, "read back value");
     return q.column_blob(0);
+  });
+}
+
+}  // namespace gatehouse::store
+
+namespace gatehouse::store {
+
+// --- lockout ---------------------------------------------------------------------
+
+namespace {
+
+constexpr std::string_view kind_text(WhitelistKind kind) {
+  return kind == WhitelistKind::user ? "user" : "network";
+}
+
+AccountLock read_lock(const Query& q, std::string account) {
+  AccountLock lock;
+  lock.account = std::move(account);
+  lock.since = q.column_int64(0);
+  lock.until = q.column_int64(1);
+  lock.reason = q.column_text(2);
+  lock.last_client = q.column_text(3);
+  return lock;
+}
+
+}  // namespace
+
+// Helpers shared by the lockout methods; each expects impl_->mu held.
+struct SqliteStore::LockoutSql {
+  Impl& d;
+
+  Result<std::int64_t> scalar(Query& q, std::string_view what) {
+    const int rc = q.step();
+    if (rc == SQLITE_DONE) return std::int64_t{0};
+    if (rc != SQLITE_ROW) return io_error(d.db, what);
+    return q.column_int64(0);
+  }
+
+  Result<std::int64_t> count_account(const std::string& account, std::int64_t since) {
+    auto stmt =
+        d.prepare("SELECT COUNT(*) FROM lockout_account_failures WHERE account = ?1 AND at >= ?2");
+    if (!stmt) return stmt.error();
+    Query q(*stmt);
+    q.text(1, account).int64(2, since);
+    return scalar(q, "count account failures");
+  }
+
+  Result<std::int64_t> count_address(const std::string& address, std::int64_t since) {
+    auto stmt =
+        d.prepare("SELECT COUNT(*) FROM lockout_address_failures WHERE address = ?1 AND at >= ?2");
+    if (!stmt) return stmt.error();
+    Query q(*stmt);
+    q.text(1, address).int64(2, since);
+    return scalar(q, "count address failures");
+  }
+
+  // The n-th newest failure of the address since `since`; 0 when there are fewer.
+  Result<std::int64_t> nth_newest_address_failure(const std::string& address, std::int64_t since,
+                                                  std::int64_t n) {
+    if (n < 1) return std::int64_t{0};
+    auto stmt = d.prepare(
+        "SELECT at FROM lockout_address_failures WHERE address = ?1 AND at >= ?2 "
+        "ORDER BY at DESC LIMIT 1 OFFSET ?3");
+    if (!stmt) return stmt.error();
+    Query q(*stmt);
+    q.text(1, address).int64(2, since).int64(3, n - 1);
+    return scalar(q, "find address failure");
+  }
+
+  Result<std::optional<AccountLock>> find_lock(const std::string& account, std::int64_t now) {
+    auto stmt =
+        d.prepare("SELECT since, until, reason, last_client FROM lockout_locks WHERE account = ?1");
+    if (!stmt) return stmt.error();
+    Query q(*stmt);
+    q.text(1, account);
+    const int rc = q.step();
+    if (rc == SQLITE_DONE) return std::optional<AccountLock>();
+    if (rc != SQLITE_ROW) return io_error(d.db, "find lock");
+    AccountLock lock = read_lock(q, account);
+    if (!lock_in_force(lock, now)) return std::optional<AccountLock>();
+    return std::optional<AccountLock>(std::move(lock));
+  }
+
+  // Removes the lock (in force or not) and the failures of the account.
+  Status clear_account(const std::string& account) {
+    if (auto s =
+            delete_by_text("DELETE FROM lockout_locks WHERE account = ?1", account, "delete lock");
+        !s)
+      return s.error();
+    if (auto s = delete_by_text("DELETE FROM lockout_account_failures WHERE account = ?1", account,
+                                "delete account failures");
+        !s)
+      return s.error();
+    return Ok{};
+  }
+
+  // sql: a literal "DELETE … WHERE x = ?1"; returns the number of rows deleted.
+  Result<std::int64_t> delete_by_text(std::string_view sql, const std::string& value,
+                                      std::string_view what) {
+    auto stmt = d.prepare(sql);
+    if (!stmt) return stmt.error();
+    Query q(*stmt);
+    q.text(1, value);
+    if (q.step() != SQLITE_DONE) return io_error(d.db, what);
+    return static_cast<std::int64_t>(sqlite3_changes(d.db));
+  }
+
+  // sql: a literal "DELETE … WHERE x = ?1 AND at < ?2" or "INSERT … VALUES (?1, ?2)".
+  Status exec_text_int(std::string_view sql, const std::string& text, std::int64_t value,
+                       std::string_view what) {
+    auto stmt = d.prepare(sql);
+    if (!stmt) return stmt.error();
+    Query q(*stmt);
+    q.text(1, text).int64(2, value);
+    if (q.step() != SQLITE_DONE) return io_error(d.db, what);
+    return Ok{};
+  }
+};
+
+Result<LockoutState> SqliteStore::lockout_state(const LockoutQuery& query) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  LockoutSql sql{d};
+  return d.read([&]() -> Result<LockoutState> {
+    LockoutState state;
+    auto account = sql.count_account(query.account, query.window_start);
+    if (!account) return account.error();
+    state.account_failures = *account;
+    auto address = sql.count_address(query.address, query.window_start);
+    if (!address) return address.error();
+    state.address_failures = *address;
+    if (state.address_failures >= query.address_threshold) {
+      auto at = sql.nth_newest_address_failure(query.address, query.window_start,
+                                               query.address_threshold);
+      if (!at) return at.error();
+      state.address_threshold_at = *at;
+    }
+    auto found = sql.find_lock(query.account, query.now);
+    if (!found) return found.error();
+    state.lock = std::move(*found);
+
+    auto user = d.prepare("SELECT 1 FROM lockout_whitelist WHERE kind = 'user' AND value = ?1");
+    if (!user) return user.error();
+    {
+      Query q(*user);
+      q.text(1, query.account);
+      const int rc = q.step();
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return io_error(d.db, "read whitelist");
+      state.account_whitelisted = rc == SQLITE_ROW;
+    }
+    auto networks =
+        d.prepare("SELECT value FROM lockout_whitelist WHERE kind = 'network' ORDER BY value");
+    if (!networks) return networks.error();
+    Query q(*networks);
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) state.whitelisted_networks.push_back(q.column_text(0));
+    if (rc != SQLITE_DONE) return io_error(d.db, "read whitelist");
+    return state;
+  });
+}
+
+Result<FailureTally> SqliteStore::record_failure(const FailureRecord& f) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  LockoutSql sql{d};
+  return d.write([&]() -> Result<FailureTally> {
+    FailureTally tally;
+    if (!f.account.empty()) {
+      // Rows that left the window are dropped as the account is seen again, so a busy
+      // account never accumulates more than a window's worth.
+      if (auto s = sql.exec_text_int(
+              "DELETE FROM lockout_account_failures WHERE account = ?1 AND at < ?2", f.account,
+              f.window_start, "drop old account failures");
+          !s)
+        return s.error();
+      if (auto s = sql.exec_text_int(
+              "INSERT INTO lockout_account_failures (account, at) VALUES (?1, ?2)", f.account, f.at,
+              "record account failure");
+          !s)
+        return s.error();
+      auto count = sql.count_account(f.account, f.window_start);
+      if (!count) return count.error();
+      tally.account_failures = *count;
+      if (f.lock_threshold > 0 && *count >= f.lock_threshold) {
+        auto existing = sql.find_lock(f.account, f.at);
+        if (!existing) return existing.error();
+        if (!existing->has_value()) {
+          auto insert = d.prepare(
+              "INSERT OR REPLACE INTO lockout_locks (account, since, until, reason, last_client) "
+              "VALUES (?1, ?2, ?3, ?4, ?5)");
+          if (!insert) return insert.error();
+          {
+            Query q(*insert);
+            q.text(1, f.account)
+                .int64(2, f.at)
+                .int64(3, f.lock.until)
+                .text(4, f.lock.reason)
+                .text(5, f.lock.last_client);
+            if (q.step() != SQLITE_DONE) return io_error(d.db, "store lock");
+          }
+          if (auto s = sql.delete_by_text("DELETE FROM lockout_account_failures WHERE account = ?1",
+                                          f.account, "delete account failures");
+              !s)
+            return s.error();
+          tally.locked_now = true;
+        }
+      }
+    }
+    if (!f.address.empty()) {
+      if (auto s = sql.exec_text_int(
+              "DELETE FROM lockout_address_failures WHERE address = ?1 AND at < ?2", f.address,
+              f.window_start, "drop old address failures");
+          !s)
+        return s.error();
+      if (auto s = sql.exec_text_int(
+              "INSERT INTO lockout_address_failures (address, at) VALUES (?1, ?2)", f.address, f.at,
+              "record address failure");
+          !s)
+        return s.error();
+      auto count = sql.count_address(f.address, f.window_start);
+      if (!count) return count.error();
+      tally.address_failures = *count;
+    }
+    return tally;
+  });
+}
+
+Status SqliteStore::clear_account_failures(const std::string& account) {
+  std::lock_guard lock(impl_->mu);
+  LockoutSql sql{*impl_};
+  auto deleted = sql.delete_by_text("DELETE FROM lockout_account_failures WHERE account = ?1",
+                                    account, "delete account failures");
+  if (!deleted) return deleted.error();
+  return Ok{};
+}
+
+Result<bool> SqliteStore::unlock_account(const std::string& account, std::int64_t now) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  LockoutSql sql{d};
+  return d.write([&]() -> Result<bool> {
+    auto found = sql.find_lock(account, now);
+    if (!found) return found.error();
+    if (auto s = sql.clear_account(account); !s) return s.error();
+    return found->has_value();
+  });
+}
+
+Result<std::int64_t> SqliteStore::clear_address_failures(const std::string& address) {
+  std::lock_guard lock(impl_->mu);
+  LockoutSql sql{*impl_};
+  return sql.delete_by_text("DELETE FROM lockout_address_failures WHERE address = ?1", address,
+                            "delete address failures");
+}
+
+Result<std::vector<AccountLock>> SqliteStore::list_locks(std::int64_t now) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare(
+      "SELECT since, until, reason, last_client, account FROM lockout_locks "
+      "WHERE until = 0 OR until > ?1 ORDER BY since, account");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.int64(1, now);
+  std::vector<AccountLock> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_lock(q, q.column_text(4)));
+  if (rc != SQLITE_DONE) return io_error(d.db, "list locks");
+  return out;
+}
+
+Result<std::vector<FailingAddress>> SqliteStore::list_failing_addresses(std::int64_t window_start,
+                                                                        std::int64_t min_failures) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  LockoutSql sql{d};
+  return d.read([&]() -> Result<std::vector<FailingAddress>> {
+    auto stmt = d.prepare(
+        "SELECT address, COUNT(*), MIN(at) FROM lockout_address_failures WHERE at >= ?1 "
+        "GROUP BY address HAVING COUNT(*) >= ?2 ORDER BY address");
+    if (!stmt) return stmt.error();
+    std::vector<FailingAddress> out;
+    {
+      Query q(*stmt);
+      q.int64(1, window_start).int64(2, min_failures);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW)
+        out.push_back({q.column_text(0), q.column_int64(1), q.column_int64(2), 0});
+      if (rc != SQLITE_DONE) return io_error(d.db, "list failing addresses");
+    }
+    for (auto& a : out) {
+      auto at = sql.nth_newest_address_failure(a.address, window_start, min_failures);
+      if (!at) return at.error();
+      a.threshold_at = *at;
+    }
+    return out;
+  });
+}
+
+Result<WhitelistChange> SqliteStore::add_to_whitelist(const WhitelistEntry& entry,
+                                                      std::int64_t now) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  LockoutSql sql{d};
+  return d.write([&]() -> Result<WhitelistChange> {
+    WhitelistChange change;
+    auto insert = d.prepare(
+        "INSERT INTO lockout_whitelist (kind, value, added_at, added_by, comment) "
+        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (kind, value) DO NOTHING");
+    if (!insert) return insert.error();
+    {
+      Query q(*insert);
+      q.text(1, kind_text(entry.kind))
+          .text(2, entry.value)
+          .int64(3, entry.added_at)
+          .text(4, entry.added_by)
+          .text(5, entry.comment);
+      if (q.step() != SQLITE_DONE) return io_error(d.db, "add to whitelist");
+      change.changed = sqlite3_changes(d.db) > 0;
+    }
+    if (entry.kind == WhitelistKind::user) {
+      auto found = sql.find_lock(entry.value, now);
+      if (!found) return found.error();
+      change.unlocked = found->has_value();
+      if (auto s = sql.clear_account(entry.value); !s) return s.error();
+    }
+    return change;
+  });
+}
+
+Result<WhitelistChange> SqliteStore::remove_from_whitelist(WhitelistKind kind,
+                                                           const std::string& value) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare("DELETE FROM lockout_whitelist WHERE kind = ?1 AND value = ?2");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.text(1, kind_text(kind)).text(2, value);
+  if (q.step() != SQLITE_DONE) return io_error(d.db, "remove from whitelist");
+  return WhitelistChange{sqlite3_changes(d.db) > 0, false};
+}
+
+Result<std::vector<WhitelistEntry>> SqliteStore::list_whitelist() {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare(
+      "SELECT kind, value, added_at, added_by, comment FROM lockout_whitelist "
+      "ORDER BY kind = 'network', value");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  std::vector<WhitelistEntry> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    WhitelistEntry e;
+    e.kind = q.column_text(0) == "user" ? WhitelistKind::user : WhitelistKind::network;
+    e.value = q.column_text(1);
+    e.added_at = q.column_int64(2);
+    e.added_by = q.column_text(3);
+    e.comment = q.column_text(4);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return io_error(d.db, "list whitelist");
+  return out;
+}
+
+Result<std::int64_t> SqliteStore::prune_lockout(std::int64_t failures_before, std::int64_t now) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  return d.write([&]() -> Result<std::int64_t> {
+    std::int64_t total = 0;
+    for (auto sql : {"DELETE FROM lockout_account_failures WHERE at < ?1",
+                     "DELETE FROM lockout_address_failures WHERE at < ?1"}) {
+      auto stmt = d.prepare(sql);
+      if (!stmt) return stmt.error();
+      Query q(*stmt);
+      q.int64(1, failures_before);
+      if (q.step() != SQLITE_DONE) return io_error(d.db, "prune failures");
+      total += sqlite3_changes(d.db);
+    }
+    auto stmt = d.prepare("DELETE FROM lockout_locks WHERE until != 0 AND until <= ?1");
+    if (!stmt) return stmt.error();
+    Query q(*stmt);
+    q.int64(1, now);
+    if (q.step() != SQLITE_DONE) return io_error(d.db, "prune locks");
+    return total + sqlite3_changes(d.db);
+  });
+}
+
+// --- audit -----------------------------------------------------------------------
+
+Result<std::int64_t> SqliteStore::append_audit(const AuditRecord& r) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare(
+      "INSERT INTO audit_log (at, event, user, account, client, source, route, detail) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.int64(1, r.at)
+      .text(2, r.event)
+      .text(3, r.user)
+      .text(4, r.account)
+      .text(5, r.client)
+      .text(6, r.source)
+      .text(7, r.route)
+      .text(8, r.detail);
+  if (q.step() != SQLITE_DONE) return io_error(d.db, "append audit record");
+  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(d.db));
+}
+
+Result<std::vector<AuditRecord>> SqliteStore::list_audit(const AuditQuery& query) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  // Two texts so that a query for one account uses the account index.
+  auto stmt = query.account.empty()
+                  ? d.prepare(
+                        "SELECT id, at, event, user, account, client, source, route, detail "
+                        "FROM audit_log WHERE at >= ?2 AND (?3 = '' OR event = ?3) "
+                        "AND (?4 = 0 OR id < ?4) ORDER BY id DESC LIMIT ?5")
+                  : d.prepare(
+                        "SELECT id, at, event, user, account, client, source, route, detail "
+                        "FROM audit_log WHERE account = ?1 AND at >= ?2 "
+                        "AND (?3 = '' OR event = ?3) AND (?4 = 0 OR id < ?4) "
+                        "ORDER BY id DESC LIMIT ?5");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  if (!query.account.empty()) q.text(1, query.account);
+  q.int64(2, query.since.value_or(std::numeric_limits<std::int64_t>::min()))
+      .text(3, query.event)
+      .int64(4, query.before_id)
+      .int64(5, query.limit > 0 ? query.limit : -1);
+  std::vector<AuditRecord> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    AuditRecord r;
+    r.id = q.column_int64(0);
+    r.at = q.column_int64(1);
+    r.event = q.column_text(2);
+    r.user = q.column_text(3);
+    r.account = q.column_text(4);
+    r.client = q.column_text(5);
+    r.source = q.column_text(6);
+    r.route = q.column_text(7);
+    r.detail = q.column_text(8);
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return io_error(d.db, "list audit records");
+  return out;
+}
+
+Result<std::int64_t> SqliteStore::delete_audit_before(std::int64_t before, std::int64_t limit) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare(
+      "DELETE FROM audit_log WHERE id IN "
+      "(SELECT id FROM audit_log WHERE at < ?1 ORDER BY at LIMIT ?2)");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.int64(1, before).int64(2, limit);
+  if (q.step() != SQLITE_DONE) return io_error(d.db, "prune audit records");
+  return static_cast<std::int64_t>(sqlite3_changes(d.db));
+}
+
+Result<LoginSummary> SqliteStore::login_summary(const std::string& account) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  return d.read([&]() -> Result<LoginSummary> {
+    auto stmt = d.prepare(
+        "SELECT at FROM audit_log WHERE account = ?1 AND event = ?2 ORDER BY id DESC LIMIT 1");
+    if (!stmt) return stmt.error();
+    auto last = [&](std::string_view event) -> Result<std::int64_t> {
+      Query q(*stmt);
+      q.text(1, account).text(2, event);
+      const int rc = q.step();
+      if (rc == SQLITE_DONE) return std::int64_t{0};
+      if (rc != SQLITE_ROW) return io_error(d.db, "read login history");
+      return q.column_int64(0);
+    };
+    LoginSummary summary;
+    auto success = last("login.success");
+    if (!success) return success.error();
+    summary.last_success = *success;
+    for (auto event : {"login.failure", "login.locked"}) {
+      auto failure = last(event);
+      if (!failure) return failure.error();
+      summary.last_failure = std::max(summary.last_failure, *failure);
+    }
+    return summary;
   });
 }
 

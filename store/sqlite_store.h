@@ -15,7 +15,9 @@ namespace gatehouse::store {
 class SqliteStore final : public TenantStore,
                           public UserStore,
                           public SessionStore,
-                          public KeyValueStore {
+                          public KeyValueStore,
+                          public LockoutStore,
+                          public AuditStore {
  public:
   // Opens (creating if needed) and migrates. Errors: "store.open", "store.migrate"
   // (also when the file was migrated by a newer gatehouse).
@@ -47,8 +49,28 @@ class SqliteStore final : public TenantStore,
   Result<std::optional<std::string>> get_value(const std::string& key) override;
   Result<std::string> put_value_if_absent(const std::string& key, const std::string& value) override;
 
+  Result<LockoutState> lockout_state(const LockoutQuery& query) override;
+  Result<FailureTally> record_failure(const FailureRecord& failure) override;
+  Status clear_account_failures(const std::string& account) override;
+  Result<bool> unlock_account(const std::string& account, std::int64_t now) override;
+  Result<std::int64_t> clear_address_failures(const std::string& address) override;
+  Result<std::vector<AccountLock>> list_locks(std::int64_t now) override;
+  Result<std::vector<FailingAddress>> list_failing_addresses(std::int64_t window_start,
+                                                             std::int64_t min_failures) override;
+  Result<WhitelistChange> add_to_whitelist(const WhitelistEntry& entry, std::int64_t now) override;
+  Result<WhitelistChange> remove_from_whitelist(WhitelistKind kind,
+                                                const std::string& value) override;
+  Result<std::vector<WhitelistEntry>> list_whitelist() override;
+  Result<std::int64_t> prune_lockout(std::int64_t failures_before, std::int64_t now) override;
+
+  Result<std::int64_t> append_audit(const AuditRecord& record) override;
+  Result<std::vector<AuditRecord>> list_audit(const AuditQuery& query) override;
+  Result<std::int64_t> delete_audit_before(std::int64_t before, std::int64_t limit) override;
+  Result<LoginSummary> login_summary(const std::string& account) override;
+
  private:
   struct Impl;
+  struct LockoutSql;
   explicit SqliteStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

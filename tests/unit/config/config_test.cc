@@ -182,6 +182,63 @@ INSTANTIATE_TEST_SUITE_P(Table, FormatDuration,
                                          FormatCase{604800, "7d"}, FormatCase{86401, "86401s"}));
 
 // ---------------------------------------------------------------------------------------
+// RFC 3339 date-times
+
+struct Rfc3339Case {
+  const char* text;
+  std::optional<long long> unix_seconds;
+};
+
+class ParseRfc3339 : public testing::TestWithParam<Rfc3339Case> {};
+
+TEST_P(ParseRfc3339, AcceptsFullDateTimesWithZoneAndRejectsEverythingElse) {
+  const auto& c = GetParam();
+  auto t = parse_rfc3339(c.text);
+  if (c.unix_seconds) {
+    ASSERT_TRUE(t.has_value()) << c.text;
+    EXPECT_EQ(*t, *c.unix_seconds) << c.text;
+  } else {
+    EXPECT_FALSE(t.has_value()) << c.text << " parsed as " << *t;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, ParseRfc3339,
+                         testing::Values(Rfc3339Case{"1970-01-01T00:00:00Z", 0},
+                                         Rfc3339Case{"2023-11-14T22:13:20Z", 1'700'000'000},
+                                         Rfc3339Case{"2023-11-14t22:13:20z", 1'700'000'000},
+                                         Rfc3339Case{"2023-11-14T23:13:20+01:00", 1'700'000'000},
+                                         Rfc3339Case{"2023-11-14T20:43:20-01:30", 1'700'000'000},
+                                         Rfc3339Case{"2023-11-14T22:13:20.999Z", 1'700'000'000},
+                                         Rfc3339Case{"2024-02-29T00:00:00Z", 1'709'164'800},
+                                         Rfc3339Case{"1969-12-31T23:59:59Z", -1},
+                                         Rfc3339Case{"2000-02-29T12:00:00Z", 951'825'600},
+                                         Rfc3339Case{"", std::nullopt},
+                                         Rfc3339Case{"2023-11-14", std::nullopt},
+                                         Rfc3339Case{"2023-11-14T22:13:20", std::nullopt},
+                                         Rfc3339Case{"2023-11-14 22:13:20Z", std::nullopt},
+                                         Rfc3339Case{"2023-11-14T22:13Z", std::nullopt},
+                                         Rfc3339Case{"2023-13-01T00:00:00Z", std::nullopt},
+                                         Rfc3339Case{"2023-02-29T00:00:00Z", std::nullopt},
+                                         Rfc3339Case{"1900-02-29T00:00:00Z", std::nullopt},
+                                         Rfc3339Case{"2023-04-31T00:00:00Z", std::nullopt},
+                                         Rfc3339Case{"2023-11-14T24:00:00Z", std::nullopt},
+                                         Rfc3339Case{"2023-11-14T22:60:00Z", std::nullopt},
+                                         Rfc3339Case{"2023-11-14T22:13:20.Z", std::nullopt},
+                                         Rfc3339Case{"2023-11-14T22:13:20+0100", std::nullopt},
+                                         Rfc3339Case{"2023-11-14T22:13:20Z ", std::nullopt},
+                                         Rfc3339Case{"yesterday", std::nullopt},
+                                         Rfc3339Case{"23-11-14T22:13:20Z", std::nullopt}));
+
+TEST(FormatRfc3339, WritesUtcAndRoundTrips) {
+  for (std::int64_t t : {0LL, 1'700'000'000LL, -1LL, 951'825'600LL, 4'102'444'800LL}) {
+    const std::string text = format_rfc3339(t);
+    EXPECT_EQ(parse_rfc3339(text), t) << text;
+  }
+  EXPECT_EQ(format_rfc3339(1'700'000'000), "2023-11-14T22:13:20Z");
+  EXPECT_EQ(format_rfc3339(-1), "1969-12-31T23:59:59Z");
+}
+
+// ---------------------------------------------------------------------------------------
 // URLs
 
 struct UrlCase {
@@ -332,6 +389,11 @@ TEST(ParseConfig, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c.session.idle_timeout, 30min);
   EXPECT_EQ(c.session.absolute_timeout, 12h);
   EXPECT_EQ(c.session.assertion_ttl, 120s);
+  EXPECT_EQ(c.lockout.max_failures, 5);
+  EXPECT_EQ(c.lockout.window, 15min);
+  EXPECT_EQ(c.lockout.lock_duration, 0s);
+  EXPECT_EQ(c.lockout.ip_max_failures, 50);
+  EXPECT_EQ(c.audit.retention, 180 * 24h);
   ASSERT_EQ(c.directories.size(), 1u);
   EXPECT_EQ(c.directories[0].name, "local");
   EXPECT_EQ(c.directories[0].kind, DirectoryKind::local);
@@ -464,6 +526,28 @@ TEST(LoadConfig, FullConfigIsLoadedWithEveryValue) {
   EXPECT_EQ(c.routes[1].line, 40);
 }
 
+TEST(ParseConfig, LockoutAndAuditValuesAreRead) {
+  auto result = parse_config(with_all("[lockout]\nmax_failures = 1\nwindow = \"1h\"\n"
+                                      "lock_duration = \"30m\"\nip_max_failures = 1000\n"
+                                      "[audit]\nretention = \"7d\"\n"),
+                             "test.toml");
+  ASSERT_EQ(messages(result), std::vector<std::string>{});
+  const Config& c = *result.config;
+  EXPECT_EQ(c.lockout.max_failures, 1);
+  EXPECT_EQ(c.lockout.window, 1h);
+  EXPECT_EQ(c.lockout.lock_duration, 30min);
+  EXPECT_EQ(c.lockout.ip_max_failures, 1000);
+  EXPECT_EQ(c.audit.retention, 7 * 24h);
+}
+
+TEST(ParseConfig, EmptyLockoutAndAuditTablesKeepTheDefaults) {
+  auto result = parse_config(with_all("[lockout]\n[audit]\n"), "test.toml");
+  ASSERT_EQ(messages(result), std::vector<std::string>{});
+  EXPECT_EQ(result.config->lockout.max_failures, 5);
+  EXPECT_EQ(result.config->lockout.window, 15min);
+  EXPECT_EQ(result.config->audit.retention, 180 * 24h);
+}
+
 TEST(ParseConfig, ActiveDirectoryNeedsOnlyUriBindAndBase) {
   auto result = parse_config(with_directories("[[directory]]\nname = \"ad\"\nkind = \"active_directory\"\n"
                                               "uri = [\"ldaps://dc1.example.org\", \"ldaps://dc2.example.org:3269\"]\n"
@@ -566,6 +650,9 @@ TEST(LoadConfig, ExampleFileIsValidOnceItsPathsExist) {
   EXPECT_EQ(c.routes[1].path_prefix, "/");
   EXPECT_FALSE(c.routes[1].is_public);
   EXPECT_EQ(c.routes[1].upstream.origin(), "http://127.0.0.1:9000");
+  EXPECT_EQ(c.lockout.max_failures, 5);
+  EXPECT_EQ(c.lockout.lock_duration, 0s);
+  EXPECT_EQ(c.audit.retention, 180 * 24h);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -965,12 +1052,74 @@ INSTANTIATE_TEST_SUITE_P(
                    "table"}}),
     error_case_name);
 
+std::string with_lockout(const std::string& body) { return with_all("[lockout]\n" + body); }
+
+INSTANTIATE_TEST_SUITE_P(
+    Lockout, ConfigErrors,
+    testing::Values(
+        ErrorCase{"UnknownKey",
+                  with_lockout("max_failures = 5\nban_time = \"1h\"\n"),
+                  {"test.toml:3: unknown key \"ban_time\" in [lockout]"}},
+        ErrorCase{"MaxFailuresZero",
+                  with_lockout("max_failures = 0\n"),
+                  {"test.toml:2: [lockout] max_failures: must be at least 1, got 0"}},
+        ErrorCase{"MaxFailuresString",
+                  with_lockout("max_failures = \"5\"\n"),
+                  {"test.toml:2: [lockout] max_failures: expected an integer, got string"}},
+        ErrorCase{"IpMaxFailuresNegative",
+                  with_lockout("ip_max_failures = -1\n"),
+                  {"test.toml:2: [lockout] ip_max_failures: must be at least 1, got -1"}},
+        ErrorCase{"IpMaxFailuresFloat",
+                  with_lockout("ip_max_failures = 50.0\n"),
+                  {"test.toml:2: [lockout] ip_max_failures: expected an integer, got float"}},
+        ErrorCase{"WindowZero",
+                  with_lockout("window = \"0s\"\n"),
+                  {"test.toml:2: [lockout] window: must be at least 1s, got 0s"}},
+        ErrorCase{"WindowNotADuration",
+                  with_lockout("window = \"15 minutes\"\n"),
+                  {"test.toml:2: [lockout] window: \"15 minutes\" is not a duration (write 90s, "
+                   "15m, 12h or 7d)"}},
+        ErrorCase{"WindowInteger",
+                  with_lockout("window = 900\n"),
+                  {"test.toml:2: [lockout] window: expected a duration string such as \"15m\", "
+                   "got integer"}},
+        ErrorCase{"LockDurationNegative",
+                  with_lockout("lock_duration = \"-5m\"\n"),
+                  {"test.toml:2: [lockout] lock_duration: \"-5m\" is not a duration (write 90s, "
+                   "15m, 12h or 7d)"}},
+        ErrorCase{"EveryKeyWrongAtOnce",
+                  with_lockout("max_failures = 0\nwindow = \"x\"\nlock_duration = true\n"
+                               "ip_max_failures = 0\n"),
+                  {"test.toml:2: [lockout] max_failures: must be at least 1, got 0",
+                   "test.toml:3: [lockout] window: \"x\" is not a duration (write 90s, 15m, 12h "
+                   "or 7d)",
+                   "test.toml:4: [lockout] lock_duration: expected a duration string such as "
+                   "\"15m\", got boolean",
+                   "test.toml:5: [lockout] ip_max_failures: must be at least 1, got 0"}}),
+    error_case_name);
+
+INSTANTIATE_TEST_SUITE_P(
+    Audit, ConfigErrors,
+    testing::Values(
+        ErrorCase{"UnknownKey",
+                  with_all("[audit]\nretention = \"30d\"\nkeep = true\n"),
+                  {"test.toml:3: unknown key \"keep\" in [audit]"}},
+        ErrorCase{"RetentionZero",
+                  with_all("[audit]\nretention = \"0s\"\n"),
+                  {"test.toml:2: [audit] retention: must be at least 1s, got 0s"}},
+        ErrorCase{"RetentionNotADuration",
+                  with_all("[audit]\nretention = \"6 months\"\n"),
+                  {"test.toml:2: [audit] retention: \"6 months\" is not a duration (write 90s, "
+                   "15m, 12h or 7d)"}},
+        ErrorCase{"RetentionInteger",
+                  with_all("[audit]\nretention = 180\n"),
+                  {"test.toml:2: [audit] retention: expected a duration string such as \"15m\", "
+                   "got integer"}}),
+    error_case_name);
+
 INSTANTIATE_TEST_SUITE_P(
     TopLevel, ConfigErrors,
-    testing::Values(ErrorCase{"LockoutNotYet",
-                              with_all("[lockout]\nmax_failures = 5\nwindow = \"15m\"\n"),
-                              {"test.toml:1: [lockout] is not supported by this build yet"}},
-                    ErrorCase{"OidcNotYetReportedOnce",
+    testing::Values(ErrorCase{"OidcNotYetReportedOnce",
                               with_all("[[oidc]]\nname = \"a\"\n[[oidc]]\nname = \"b\"\n"),
                               {"test.toml:1: [[oidc]] is not supported by this build yet"}},
                     ErrorCase{"UnknownTable",
@@ -982,6 +1131,13 @@ INSTANTIATE_TEST_SUITE_P(
                     ErrorCase{"UnknownTopLevelKey",
                               with_all("debug = true\n"),
                               {"test.toml:1: unknown key \"debug\" at top level"}},
+                    ErrorCase{"LockoutNotATable",
+                              with_all("lockout = 5\n"),
+                              {"test.toml:1: lockout: expected a table (write [lockout]), got "
+                               "integer"}},
+                    ErrorCase{"AuditNotATable",
+                              with_all("audit = \"180d\"\n"),
+                              {"test.toml:1: audit: expected a table (write [audit]), got string"}},
                     ErrorCase{
                         "SectionNotATable",
                         "server = \"127.0.0.1:8080\"\n" + kStore + kDirectory + kRoute,
@@ -1006,7 +1162,7 @@ TEST(ParseConfig, CollectsEveryErrorSortedByLine) {
       "[session]\n"                               // 9
       "idle_timeout = \"15 minutes\"\n"           // 10
       "[lockout]\n"                               // 11
-      "max_failures = 5\n";                       // 12
+      "max_failures = 0\n";                       // 12
   auto result = parse_config(text, "test.toml");
   EXPECT_FALSE(result.config);
   EXPECT_EQ(messages(result),
@@ -1021,7 +1177,7 @@ TEST(ParseConfig, CollectsEveryErrorSortedByLine) {
                 "test.toml:8: unknown key \"color\" in [server]",
                 "test.toml:10: [session] idle_timeout: \"15 minutes\" is not a duration (write "
                 "90s, 15m, 12h or 7d)",
-                "test.toml:11: [lockout] is not supported by this build yet",
+                "test.toml:12: [lockout] max_failures: must be at least 1, got 0",
             }));
 }
 

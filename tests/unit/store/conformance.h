@@ -24,6 +24,8 @@ struct StoreHandle {
   UserStore* users = nullptr;
   SessionStore* sessions = nullptr;
   KeyValueStore* kv = nullptr;
+  LockoutStore* lockout = nullptr;
+  AuditStore* audit = nullptr;
 };
 
 struct StoreBackend {
@@ -67,6 +69,8 @@ inline constexpr const char* kTenant = "acme";
 class TenantsTest : public StoreConformanceTest {};
 class SessionsTest : public StoreConformanceTest {};
 class KeyValueTest : public StoreConformanceTest {};
+class LockoutStoreTest : public StoreConformanceTest {};
+class AuditStoreTest : public StoreConformanceTest {};
 
 // Users need a home tenant.
 class UsersTest : public StoreConformanceTest {
@@ -90,4 +94,6 @@ class SharedStorageTest : public UsersTest {};
   INSTANTIATE_TEST_SUITE_P(prefix, SessionsTest, ::testing::Values(backend), backend_name);      \
   INSTANTIATE_TEST_SUITE_P(prefix, KeyValueTest, ::testing::Values(backend), backend_name);      \
   INSTANTIATE_TEST_SUITE_P(prefix, SharedStorageTest, ::testing::Values(backend), backend_name); \
+  INSTANTIATE_TEST_SUITE_P(prefix, LockoutStoreTest, ::testing::Values(backend), backend_name);  \
+  INSTANTIATE_TEST_SUITE_P(prefix, AuditStoreTest, ::testing::Values(backend), backend_name);    \
   }

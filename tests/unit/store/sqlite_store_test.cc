@@ -31,7 +31,8 @@ conformance::StoreBackend sqlite_backend() {
             auto opened = SqliteStore::open((dir / kDbName).string());
             if (!opened) return opened.error();
             std::shared_ptr<SqliteStore> s = std::move(opened).value();
-            return conformance::StoreHandle{s, s.get(), s.get(), s.get(), s.get()};
+            return conformance::StoreHandle{s,       s.get(), s.get(), s.get(),
+                                            s.get(), s.get(), s.get()};
           }};
 }
 
@@ -253,6 +254,57 @@ TEST_F(SqliteStoreTest, ReadOnlyDatabaseIsNeverReportedWritable) {
   // 4: SQLite refused to open it for writing; 0: it opened and check_writable() failed.
   EXPECT_TRUE(WEXITSTATUS(status) == 4 || WEXITSTATUS(status) == 0)
       << "exit " << WEXITSTATUS(status) << ": a read-only database was reported writable";
+}
+
+TEST_F(SqliteStoreTest, AuditRecordsCannotBeChangedOnlyDeleted) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  AuditRecord r;
+  r.at = 1;
+  r.event = "login.failure";
+  r.user = "alice";
+  ASSERT_TRUE(store->append_audit(r).ok());
+  RawDb raw(path_);
+  char* err = nullptr;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(db, "UPDATE audit_log SET user = 'mallory'", nullptr, nullptr, &err),
+            SQLITE_OK);
+  EXPECT_NE(std::string(err ? err : "").find("append-only"), std::string::npos);
+  sqlite3_free(err);
+  sqlite3_close(db);
+  EXPECT_EQ(raw.scalar("SELECT COUNT(*) FROM audit_log WHERE user = 'alice'"), 1);
+  raw.exec("DELETE FROM audit_log");
+  EXPECT_EQ(raw.scalar("SELECT COUNT(*) FROM audit_log"), 0);
+}
+
+TEST_F(SqliteStoreTest, AuditQueriesUseTheirIndexes) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  RawDb raw(path_);
+  // EXPLAIN QUERY PLAN detail text names the index used; a full scan says "SCAN audit_log".
+  const auto plan = [&](const std::string& sql) {
+    sqlite3* db = nullptr;
+    sqlite3_open(path_.c_str(), &db);
+    sqlite3_stmt* stmt = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &stmt, nullptr) ==
+        SQLITE_OK)
+      while (sqlite3_step(stmt) == SQLITE_ROW)
+        out += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3)) + std::string("\n");
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return out;
+  };
+  EXPECT_NE(plan("SELECT at FROM audit_log WHERE account = 'a' AND event = 'login.success' "
+                 "ORDER BY id DESC LIMIT 1")
+                .find("audit_log_account"),
+            std::string::npos);
+  EXPECT_NE(plan("SELECT id FROM audit_log WHERE at < 5 ORDER BY at LIMIT 10").find("audit_log_at"),
+            std::string::npos);
+  EXPECT_NE(plan("SELECT COUNT(*) FROM lockout_account_failures WHERE account = 'a' AND at >= 1")
+                .find("lockout_account_failures_account"),
+            std::string::npos);
 }
 
 TEST_F(SqliteStoreTest, OpenInMissingDirectoryFailsWithOpenError) {

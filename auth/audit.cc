@@ -1,0 +1,103 @@
+#include "auth/audit.h"
+
+#include <array>
+#include <utility>
+
+#include "auth/lockout.h"
+#include "common/log.h"
+
+namespace gatehouse::auth {
+
+namespace {
+
+constexpr std::array kEventTypes = {
+    AuditEventType::login_success,     AuditEventType::login_failure,
+    AuditEventType::login_locked,      AuditEventType::lockout_locked,
+    AuditEventType::lockout_unlocked,  AuditEventType::whitelist_added,
+    AuditEventType::whitelist_removed, AuditEventType::logout,
+    AuditEventType::session_expired,   AuditEventType::config_reloaded,
+};
+
+constexpr std::int64_t kPruneBatch = 1000;
+
+log::Level level_of(AuditEventType type) {
+  switch (type) {
+    case AuditEventType::login_locked:
+    case AuditEventType::lockout_locked: return log::Level::warning;
+    default: return log::Level::info;
+  }
+}
+
+}  // namespace
+
+std::string_view event_name(AuditEventType type) {
+  switch (type) {
+    case AuditEventType::login_success: return "login.success";
+    case AuditEventType::login_failure: return "login.failure";
+    case AuditEventType::login_locked: return "login.locked";
+    case AuditEventType::lockout_locked: return "lockout.locked";
+    case AuditEventType::lockout_unlocked: return "lockout.unlocked";
+    case AuditEventType::whitelist_added: return "whitelist.added";
+    case AuditEventType::whitelist_removed: return "whitelist.removed";
+    case AuditEventType::logout: return "logout";
+    case AuditEventType::session_expired: return "session.expired";
+    case AuditEventType::config_reloaded: return "config.reloaded";
+  }
+  return "unknown";
+}
+
+std::optional<AuditEventType> parse_event_name(std::string_view name) {
+  for (auto type : kEventTypes)
+    if (event_name(type) == name) return type;
+  return std::nullopt;
+}
+
+std::span<const AuditEventType> all_audit_event_types() { return kEventTypes; }
+
+Audit::Audit(config::AuditConfig config, store::AuditStore& store, const Clock& clock)
+    : config_(std::move(config)), store_(store), clock_(clock) {}
+
+Status Audit::record(const AuditEvent& event) {
+  store::AuditRecord r;
+  r.at = clock_.now();
+  r.event = std::string(event_name(event.type));
+  r.user = event.user;
+  r.account = event.user.empty() ? std::string() : account_key(event.user);
+  r.client = event.client ? event.client->to_string() : std::string();
+  r.source = event.source;
+  r.route = event.route;
+  r.detail = event.detail;
+  log::event(level_of(event.type), r.event,
+             {{"user", r.user},
+              {"client", r.client},
+              {"source", r.source},
+              {"route", r.route},
+              {"detail", r.detail}});
+  auto id = store_.append_audit(r);
+  if (!id) {
+    log::error("audit.store_failed", {{"audit_event", r.event}, {"error", id.error().message}});
+    return id.error();
+  }
+  return Ok{};
+}
+
+Result<std::int64_t> Audit::prune() {
+  if (pruning_.exchange(true)) return std::int64_t{0};
+  struct Done {
+    std::atomic<bool>& flag;
+    ~Done() { flag = false; }
+  } done{pruning_};
+
+  const std::int64_t before = clock_.now() - config_.retention.count();
+  std::int64_t total = 0;
+  for (;;) {
+    auto n = store_.delete_audit_before(before, kPruneBatch);
+    if (!n) return n.error();
+    total += *n;
+    if (*n < kPruneBatch) break;
+  }
+  if (total > 0) log::info("audit.pruned", {{"records", std::to_string(total)}});
+  return total;
+}
+
+}  // namespace gatehouse::auth
