@@ -72,6 +72,9 @@ Result<SessionPtr> SessionManager::resolve(std::string_view cookie_value) {
     cache_[*id] = CacheEntry{record, steady_now};
   }
   if (expired(*record, now)) {
+    if (on_expired_)
+      on_expired_(*record, now - record->created_at >= config_.absolute_timeout.count() ? "absolute timeout"
+                                                                                          : "idle timeout");
     (void)end(cookie_value);
     return SessionPtr{};
   }

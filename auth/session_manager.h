@@ -3,6 +3,7 @@
 // in-memory cache keeps the store off the hot path while an admin's revocation (or a
 // logout in another instance) still takes effect within `cache_ttl`.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -45,6 +46,12 @@ class SessionManager {
   Result<std::int64_t> sweep();
 
   std::int64_t expires_at(const store::SessionRecord& r) const;
+  // Called when resolve() meets an expired session (before it is deleted), with
+  // "idle timeout" or "absolute timeout": the audit trail's session.expired. Set once,
+  // before requests are served.
+  void on_expired(std::function<void(const store::SessionRecord&, std::string_view why)> hook) {
+    on_expired_ = std::move(hook);
+  }
   const config::SessionConfig& config() const { return config_; }
 
  private:
@@ -60,6 +67,7 @@ class SessionManager {
   SessionCodec codec_;
   config::SessionConfig config_;
   std::chrono::milliseconds cache_ttl_;
+  std::function<void(const store::SessionRecord&, std::string_view)> on_expired_;
   std::shared_mutex mu_;
   std::unordered_map<std::string, CacheEntry> cache_;
 };

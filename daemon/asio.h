@@ -7,6 +7,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "common/run_blocking.h"
+
 namespace gatehouse::daemon {
 
 namespace asio = boost::asio;
@@ -17,20 +19,6 @@ using boost::system::error_code;
 
 inline auto awaitable_ec(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
 
-// Runs a blocking function (password hashing, directory binds) on `pool` and resumes
-// the calling coroutine on its own executor afterwards.
-template <class F>
-asio::awaitable<std::invoke_result_t<F>> run_blocking(asio::thread_pool& pool, F f) {
-  using R = std::invoke_result_t<F>;
-  std::optional<R> out;
-  co_await asio::co_spawn(
-      pool,
-      [&out, &f]() -> asio::awaitable<void> {
-        out.emplace(f());
-        co_return;
-      },
-      asio::use_awaitable);
-  co_return std::move(*out);
-}
+using gatehouse::run_blocking;
 
 }  // namespace gatehouse::daemon

@@ -469,7 +469,9 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
     co_return co_await respond(c, parser, res);
   }
 
-  auto outcome = co_await run_blocking(ctx_.blocking, [&] { return ctx_.login.login(username, password); });
+  // The address the lockout counts: the real client, as decided with trusted_proxies.
+  const IpAddress client = IpAddress::parse(c.forward.client_address).value_or(IpAddress{});
+  auto outcome = co_await ctx_.login.login(username, password, client, ctx_.blocking);
   if (!outcome) {
     log::error("login.error", {{"user", username}, {"client", c.forward.client_address},
                                {"error", outcome.error().message}});
@@ -482,8 +484,6 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
       // A session presented before login is ended: the new one has a fresh id.
       if (auto old = request_cookie(req, ctx_.config->session.cookie_name); !old.empty())
         (void)ctx_.sessions.end(old);
-      log::info("login.success", {{"user", r.session.record->user}, {"client", c.forward.client_address},
-                                  {"directory", r.directory}});
       http::response<http::string_body> ok{http::status::see_other, 11};
       set_page_headers(ok);
       ok.set(http::field::location, rd);
@@ -492,17 +492,21 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
       co_return co_await respond(c, parser, ok);
     }
     case auth::LoginStatus::unavailable:
-      log::error("login.unavailable", {{"user", username}, {"client", c.forward.client_address},
-                                       {"detail", r.detail}});
       co_return co_await respond_error(c, parser, http::status::service_unavailable,
                                        "Sign-in is temporarily unavailable",
                                        "The account directory cannot be reached. Please try again in a moment.");
+    case auth::LoginStatus::throttled: {
+      res.result(http::status::too_many_requests);
+      res.set(http::field::retry_after, std::to_string(r.retry_after));
+      const auto minutes = (r.retry_after + 59) / 60;
+      model.error = "Too many failed sign-ins from your address. Please try again in " +
+                    (minutes <= 1 ? std::string("a minute") : std::to_string(minutes) + " minutes") + ".";
+      res.body() = login_page(model);
+      co_return co_await respond(c, parser, res);
+    }
     case auth::LoginStatus::failed:
       break;
   }
-  log::info("login.failure", {{"user", username}, {"client", c.forward.client_address},
-                              {"directory", r.directory}, {"outcome", directory::to_string(r.outcome)},
-                              {"detail", r.detail}});
   res.result(http::status::unauthorized);
   model.error = std::string(login_failure_message(r.outcome));
   res.body() = login_page(model);
@@ -516,7 +520,8 @@ asio::awaitable<bool> Gateway::handle_logout(Connection& c, Parser& parser) {
     if (auto st = ctx_.sessions.end(cookie); !st)
       log::error("logout.error", {{"error", st.error().message}});
     else if (s && *s)
-      log::info("logout", {{"user", (*s)->user}, {"client", c.forward.client_address}});
+      (void)ctx_.audit.record(auth::AuditEvent{auth::AuditEventType::logout, (*s)->user,
+                                               IpAddress::parse(c.forward.client_address), (*s)->source, "", ""});
   }
   http::response<http::string_body> res{http::status::see_other, 11};
   set_page_headers(res);

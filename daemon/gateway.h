@@ -31,6 +31,7 @@ struct GatewayContext {
   const auth::AssertionSigner& signer;
   const auth::CsrfGuard& csrf;
   asio::thread_pool& blocking;
+  auth::AuditSink& audit;
   // Store writable, directories reachable; may block (runs on `blocking`).
   std::function<std::vector<NotReady>()> readiness;
 };

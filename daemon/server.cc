@@ -50,8 +50,11 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Gateway& gateway,
   }
 }
 
+// Housekeeping once a minute, on the blocking pool: expired sessions and assertion
+// ids, failures that left the lockout window and locks that ended, audit records past
+// the retention (deleted in small batches, so logins never wait long behind it).
 asio::awaitable<void> sweep_loop(asio::thread_pool& blocking, auth::SessionManager& sessions,
-                                 auth::AssertionIssuer& assertions) {
+                                 auth::AssertionIssuer& assertions, auth::Lockout& lockout, auth::Audit& audit) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex);
   for (;;) {
@@ -62,6 +65,12 @@ asio::awaitable<void> sweep_loop(asio::thread_pool& blocking, auth::SessionManag
     co_await run_blocking(blocking, [&] {
       if (auto n = sessions.sweep(); !n) log::warning("session.sweep_failed", {{"error", n.error().message}});
       assertions.sweep();
+      if (auto n = lockout.prune(); !n) log::warning("lockout.prune_failed", {{"error", n.error().message}});
+      if (auto n = audit.prune(); !n) {
+        log::warning("audit.prune_failed", {{"error", n.error().message}});
+      } else if (*n > 0) {
+        log::info("audit.pruned", {{"records", std::to_string(*n)}});
+      }
       return 0;
     });
   }
@@ -113,7 +122,13 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   auth::SessionManager sessions(*db, clock,
                                 auth::SessionCodec(master->derive(auth::KeyPurpose::session_cookie)),
                                 config->session);
-  auth::LoginService login(directories, sessions);
+  auth::Lockout lockout(config->lockout, *db, clock);
+  auth::Audit audit(config->audit, *db, clock);
+  sessions.on_expired([&audit](const store::SessionRecord& r, std::string_view why) {
+    (void)audit.record(auth::AuditEvent{auth::AuditEventType::session_expired, r.user, std::nullopt, r.source, "",
+                                        std::string(why)});
+  });
+  auth::LoginService login(directories, sessions, lockout, audit);
   auth::AssertionIssuer assertions(**signer, clock, config->server.public_url.origin(),
                                    config->session.assertion_ttl.count());
   auth::CsrfGuard csrf(master->derive(auth::KeyPurpose::csrf));
@@ -135,7 +150,7 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   // Worker 0 also runs the acceptor, signals, the sweeper and the shutdown drain.
   asio::io_context& io = workers[0]->io;
 
-  Gateway gateway(GatewayContext{config, sessions, login, assertions, **signer, csrf, blocking,
+  Gateway gateway(GatewayContext{config, sessions, login, assertions, **signer, csrf, blocking, audit,
                                  [db, directories] {
                                    std::vector<NotReady> failing;
                                    if (auto st = db->check_writable(); !st)
@@ -162,7 +177,7 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   const std::string bound = endpoint_string(acceptor.local_endpoint());
 
   asio::co_spawn(io, accept_loop(acceptor, gateway, workers), asio::detached);
-  asio::co_spawn(io, sweep_loop(blocking, sessions, assertions), asio::detached);
+  asio::co_spawn(io, sweep_loop(blocking, sessions, assertions, lockout, audit), asio::detached);
 
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {

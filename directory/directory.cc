@@ -2,6 +2,11 @@
 
 namespace gatehouse::directory {
 
+boost::asio::awaitable<Result<AuthOutcome>> Directory::authenticate_async(std::string username,
+                                                                       const Secret& password) {
+  co_return authenticate(username, password);
+}
+
 std::string_view to_string(AuthStatus s) {
   switch (s) {
     case AuthStatus::ok: return "ok";

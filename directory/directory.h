@@ -4,7 +4,10 @@
 // protocol garbage) is an Error, so an outage never looks like a bad password.
 #include <string>
 #include <string_view>
+#include <utility>  // before Asio: awaitable.hpp uses std::exchange without it
 #include <vector>
+
+#include <boost/asio/awaitable.hpp>
 
 #include "common/result.h"
 #include "common/secret.h"
@@ -43,6 +46,16 @@ class Directory {
   virtual ~Directory() = default;
   virtual const std::string& name() const = 0;
   virtual Result<AuthOutcome> authenticate(std::string_view username, const Secret& password) = 0;
+
+  // True when authenticate_async() runs on the calling coroutine's executor without
+  // blocking it (its I/O waits in the event loop), so callers may await it on their
+  // I/O threads instead of hopping to a blocking pool.
+  virtual bool asynchronous() const { return false; }
+  // authenticate() as a coroutine, with the same results. `password` must stay alive
+  // until the co_await finishes. The default runs authenticate() inline, blocking the
+  // executor: callers use it only when asynchronous() is true.
+  virtual boost::asio::awaitable<Result<AuthOutcome>> authenticate_async(std::string username,
+                                                                         const Secret& password);
   // Readiness: can the directory answer right now? Cheap; called by /.gatehouse/readyz.
   virtual Status check() { return Ok{}; }
 };

@@ -160,6 +160,9 @@ class FakeDirectory final : public directory::Directory {
   }
 
   const std::string& name() const override { return name_; }
+  // true: the login flow awaits authenticate_async() (the default, which answers
+  // inline) instead of running authenticate() on its blocking pool.
+  bool asynchronous() const override { return asynchronous_answers; }
 
   Result<directory::AuthOutcome> authenticate(std::string_view username,
                                               const Secret& password) override {
@@ -170,6 +173,7 @@ class FakeDirectory final : public directory::Directory {
 
   std::vector<std::string> asked;
   std::vector<std::string> passwords;
+  bool asynchronous_answers = false;
 
  private:
   std::string name_;

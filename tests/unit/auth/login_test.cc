@@ -6,7 +6,13 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/detached.hpp>
+
 #include "common/clock.h"
+#include "store/sqlite_store.h"
 #include "unit/auth/fakes.h"
 
 namespace gatehouse::auth {
@@ -26,9 +32,34 @@ Result<directory::AuthOutcome> outage() {
   return make_error("directory.unavailable", "ldap://10.0.0.1: connection refused");
 }
 
+// Records audit events in memory.
+class FakeAudit final : public AuditSink {
+ public:
+  Status record(const AuditEvent& event) override {
+    std::lock_guard lock(mu);
+    events.push_back(event);
+    return Ok{};
+  }
+  int count(AuditEventType type, const std::string& user = "") {
+    std::lock_guard lock(mu);
+    int n = 0;
+    for (const auto& e : events) n += e.type == type && (user.empty() || e.user == user);
+    return n;
+  }
+  std::mutex mu;
+  std::vector<AuditEvent> events;
+};
+
 class LoginServiceTest : public ::testing::Test {
  protected:
-  LoginServiceTest() : sessions_(store_, clock_, SessionCodec(random_key()), config::SessionConfig{}) {}
+  LoginServiceTest() : sessions_(store_, clock_, SessionCodec(random_key()), config::SessionConfig{}) {
+    auto opened = store::SqliteStore::open(dir_.file("gatehouse.db"));
+    if (!opened) throw std::runtime_error(opened.error().message);
+    db_ = std::move(opened).value();
+    policy(config::LockoutConfig{});
+  }
+
+  void policy(const config::LockoutConfig& c) { lockout_ = std::make_unique<Lockout>(c, *db_, clock_); }
 
   std::shared_ptr<FakeDirectory> add(const std::string& name, Result<directory::AuthOutcome> a) {
     auto d = std::make_shared<FakeDirectory>(name, std::move(a));
@@ -36,10 +67,27 @@ class LoginServiceTest : public ::testing::Test {
     return d;
   }
 
-  LoginResult login(std::string_view user, const std::string& password) {
+  // One login from `client`, run to completion on a private event loop.
+  Result<LoginResult> attempt(std::string_view user, const std::string& password,
+                              const char* client = "192.0.2.7") {
     std::vector<std::shared_ptr<directory::Directory>> dirs(dirs_.begin(), dirs_.end());
-    LoginService service(std::move(dirs), sessions_);
-    auto r = service.login(user, Secret(password));
+    LoginService service(std::move(dirs), sessions_, *lockout_, audit_);
+    Secret pw(password);
+    boost::asio::io_context io;
+    std::optional<Result<LoginResult>> out;
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+          out.emplace(co_await service.login(std::string(user), pw, *IpAddress::parse(client), pool_));
+        },
+        boost::asio::detached);
+    io.run();
+    if (!out) return make_error("test", "the login coroutine did not finish");
+    return std::move(*out);
+  }
+
+  LoginResult login(std::string_view user, const std::string& password, const char* client = "192.0.2.7") {
+    auto r = attempt(user, password, client);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? std::move(r.value()) : LoginResult{};
   }
@@ -47,6 +95,11 @@ class LoginServiceTest : public ::testing::Test {
   FakeClock clock_;
   FakeSessionStore store_;
   SessionManager sessions_;
+  testing_support::TempDir dir_;
+  std::unique_ptr<store::SqliteStore> db_;
+  std::unique_ptr<Lockout> lockout_;
+  FakeAudit audit_;
+  boost::asio::thread_pool pool_{2};
   std::vector<std::shared_ptr<FakeDirectory>> dirs_;
 };
 
@@ -200,10 +253,99 @@ TEST(NormaliseUsernameTest, TrimsAndRejectsUnusableNames) {
 TEST_F(LoginServiceTest, SessionStoreFailureIsAnError) {
   add("corp", answer(AuthStatus::ok));
   store_.fail_create = true;
-  std::vector<std::shared_ptr<directory::Directory>> dirs(dirs_.begin(), dirs_.end());
-  LoginService service(std::move(dirs), sessions_);
-  auto r = service.login("alice", Secret("secret"));
-  EXPECT_FALSE(r.ok());
+  EXPECT_FALSE(attempt("alice", "secret").ok());
+}
+
+TEST_F(LoginServiceTest, AsynchronousDirectoriesAreAwaitedInPlace) {
+  auto d = add("corp", answer(AuthStatus::ok));
+  d->asynchronous_answers = true;
+  auto r = login("alice", "secret");
+  EXPECT_EQ(r.status, LoginStatus::success);
+  EXPECT_EQ(d->asked, std::vector<std::string>{"alice"});
+}
+
+// --- lockout and audit --------------------------------------------------------------
+
+config::LockoutConfig policy_with(std::int64_t max_failures, std::int64_t ip_max_failures = 50) {
+  config::LockoutConfig c;
+  c.max_failures = max_failures;
+  c.ip_max_failures = ip_max_failures;
+  return c;
+}
+
+TEST_F(LoginServiceTest, ALockedAccountIsRefusedWithoutAskingTheDirectory) {
+  policy(policy_with(3));
+  auto wrong = add("corp", answer(AuthStatus::bad_credentials));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(login("alice", "guess").status, LoginStatus::failed);
+  EXPECT_EQ(wrong->asked.size(), 3u);
+  EXPECT_EQ(audit_.count(AuditEventType::login_failure, "alice"), 3);
+  EXPECT_EQ(audit_.count(AuditEventType::lockout_locked, "alice"), 1);
+
+  dirs_.clear();
+  auto right = add("corp", answer(AuthStatus::ok));
+  auto r = login("alice", "secret");
+  EXPECT_EQ(r.status, LoginStatus::failed);
+  EXPECT_EQ(r.outcome, AuthStatus::bad_credentials) << "a locked account looks like a wrong password";
+  EXPECT_TRUE(right->asked.empty());
+  EXPECT_EQ(audit_.count(AuditEventType::login_locked, "alice"), 1);
+  EXPECT_TRUE(store_.sessions.empty());
+
+  ASSERT_TRUE(lockout_->unlock("alice").ok());
+  EXPECT_EQ(login("alice", "secret").status, LoginStatus::success);
+}
+
+TEST_F(LoginServiceTest, AThrottledAddressGetsRetryAfterAndNoDirectoryIsAsked) {
+  policy(policy_with(100, 2));
+  auto d = add("corp", answer(AuthStatus::bad_credentials));
+  login("a", "x", "198.51.100.1");
+  login("b", "x", "198.51.100.1");
+  const auto rows = audit_.events.size();
+  auto r = login("c", "x", "198.51.100.1");
+  EXPECT_EQ(r.status, LoginStatus::throttled);
+  EXPECT_EQ(r.retry_after, 15 * 60);
+  EXPECT_EQ(d->asked.size(), 2u);
+  EXPECT_EQ(audit_.events.size(), rows) << "throttled requests must not fill the audit table";
+  EXPECT_EQ(login("c", "x", "198.51.100.2").status, LoginStatus::failed) << "another address is not throttled";
+}
+
+TEST_F(LoginServiceTest, OutagesAndProvedPasswordsDoNotCountTowardsALock) {
+  policy(policy_with(2));
+  add("down", outage());
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(login("alice", "secret").status, LoginStatus::unavailable);
+  dirs_.clear();
+  add("corp", answer(AuthStatus::must_change_password));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(login("alice", "secret").outcome, AuthStatus::must_change_password);
+  EXPECT_EQ(audit_.count(AuditEventType::lockout_locked), 0);
+  dirs_.clear();
+  add("corp", answer(AuthStatus::ok));
+  EXPECT_EQ(login("alice", "secret").status, LoginStatus::success);
+}
+
+TEST_F(LoginServiceTest, UnusableNamesAndEmptyPasswordsCountAgainstTheAddress) {
+  policy(policy_with(100, 3));
+  add("corp", answer(AuthStatus::ok));
+  login("ali\nce", "x");
+  login(std::string("a\0b", 3), "x");
+  login("alice", "");
+  EXPECT_EQ(login("alice", "secret").status, LoginStatus::throttled);
+}
+
+TEST_F(LoginServiceTest, SuccessIsAuditedUnderTheDirectorysNameAndNothingSecretIsRecorded) {
+  add("corp", answer(AuthStatus::ok, "alice"));
+  auto r = login("ALICE", "Very-Secret-Password");
+  ASSERT_EQ(r.status, LoginStatus::success);
+  ASSERT_EQ(audit_.count(AuditEventType::login_success, "alice"), 1);
+  const auto& e = audit_.events.back();
+  EXPECT_EQ(e.source, "corp");
+  EXPECT_EQ(e.client->to_string(), "192.0.2.7");
+  EXPECT_NE(e.detail.find("ALICE"), std::string::npos);
+  dirs_.clear();
+  add("corp", answer(AuthStatus::bad_credentials));
+  login("alice", "Another-Secret");
+  for (const auto& ev : audit_.events) {
+    EXPECT_EQ(ev.detail.find("Secret"), std::string::npos) << ev.detail;
+    EXPECT_EQ(ev.user.find("Secret"), std::string::npos);
+  }
 }
 
 }  // namespace
