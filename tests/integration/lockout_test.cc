@@ -290,6 +290,21 @@ TEST_F(LockoutTest, AuditListsNewestFirstFiltersAndUserListShowsLoginState) {
   EXPECT_EQ(bob_line.find("locked"), std::string::npos) << users.out;
 }
 
+TEST_F(LockoutTest, LogoutIsAudited) {
+  start_local({});
+  auto res = login("alice", "alice-Secret-1");
+  ASSERT_EQ(res->status, 303);
+  httplib::Client c("127.0.0.1", daemon_->port());
+  auto out = c.Post("/.gatehouse/logout", {{"Cookie", session_cookie(res)}}, "", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->status, 303);
+  auto records = audit({"--event", "logout"});
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].value("user", ""), "alice");
+  EXPECT_EQ(records[0].value("client", ""), "127.0.0.1");
+  EXPECT_EQ(records[0].value("source", ""), "local");
+}
+
 // The same policy in front of a real directory.
 class LdapLockoutTest : public LockoutTest {
  protected:

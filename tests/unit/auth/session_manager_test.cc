@@ -153,6 +153,33 @@ INSTANTIATE_TEST_SUITE_P(
       return n;
     });
 
+// The audit trail's session.expired: reported once, with the reason, before deletion.
+TEST(SessionExpiryHook, ReportsIdleAndAbsoluteExpiryOnce) {
+  Harness h(kNoCache);
+  std::vector<std::pair<std::string, std::string>> seen;
+  h.manager.on_expired([&](const store::SessionRecord& r, std::string_view why) {
+    seen.emplace_back(r.user, std::string(why));
+  });
+  auto idle = h.create();
+  h.clock.advance(kIdle);
+  EXPECT_EQ(h.resolve(idle.cookie_value), nullptr);
+  EXPECT_EQ(h.resolve(idle.cookie_value), nullptr);
+  ASSERT_EQ(seen.size(), 1u) << "a deleted session is unknown, not expired again";
+  EXPECT_EQ(seen[0], (std::pair<std::string, std::string>{"alice", "idle timeout"}));
+
+  auto old = h.create();
+  for (std::int64_t t = 0; t <= kAbsolute; t += kIdle / 2) {
+    h.clock.advance(kIdle / 2);
+    (void)h.resolve(old.cookie_value);
+  }
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].second, "absolute timeout");
+
+  auto live = h.create();
+  EXPECT_NE(h.resolve(live.cookie_value), nullptr);
+  EXPECT_EQ(seen.size(), 2u);
+}
+
 class SessionActivity : public ::testing::TestWithParam<std::chrono::milliseconds> {};
 
 TEST_P(SessionActivity, ActivityExtendsIdleLife) {
