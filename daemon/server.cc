@@ -223,6 +223,7 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   io.run();
   for (auto& t : worker_threads) t.join();
   blocking.join();
+  for (const auto& d : directories) d->shutdown();
   log::info("shutdown.complete");
   return 0;
 }

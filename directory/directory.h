@@ -58,6 +58,9 @@ class Directory {
                                                                          const Secret& password);
   // Readiness: can the directory answer right now? Cheap; called by /.gatehouse/readyz.
   virtual Status check() { return Ok{}; }
+  // At shutdown, after the event loops stopped and before they are destroyed: finish
+  // or drop background work that would complete into them.
+  virtual void shutdown() {}
 };
 
 }  // namespace gatehouse::directory

@@ -108,7 +108,7 @@ Result<std::shared_ptr<Directory>> LdapDirectory::create(const config::Directory
 LdapDirectory::LdapDirectory(const config::DirectoryConfig& config, std::unique_ptr<ldap::Pool> pool)
     : name_(config.name), config_(config.ldap), pool_(std::move(pool)) {}
 
-Status LdapDirectory::check() { return pool_->check(); }
+Status LdapDirectory::check() { return ldap::run_sync(pool_->check()); }
 
 std::optional<std::vector<std::string>> LdapDirectory::lookup_names(std::string_view username,
                                                                      std::string*) const {
@@ -132,21 +132,26 @@ std::vector<std::string> LdapDirectory::entry_attributes() const {
 }
 
 Result<AuthOutcome> LdapDirectory::authenticate(std::string_view username, const Secret& password) {
-  // An empty password would be an unauthenticated bind, which LDAP servers accept.
-  if (password.empty()) return outcome(AuthStatus::bad_credentials, "empty password");
-  if (username.empty()) return outcome(AuthStatus::bad_credentials, "empty user name");
-  if (!config_.bind_template.empty()) return authenticate_direct(username, password);
-  return authenticate_search_then_bind(username, password);
+  return ldap::run_sync(authenticate_async(std::string(username), password));
 }
 
-Result<LdapDirectory::Found> LdapDirectory::find_user(const std::vector<std::string>& names) {
+boost::asio::awaitable<Result<AuthOutcome>> LdapDirectory::authenticate_async(std::string username,
+                                                                              const Secret& password) {
+  // An empty password would be an unauthenticated bind, which LDAP servers accept.
+  if (password.empty()) co_return outcome(AuthStatus::bad_credentials, "empty password");
+  if (username.empty()) co_return outcome(AuthStatus::bad_credentials, "empty user name");
+  if (!config_.bind_template.empty()) co_return co_await authenticate_direct(username, password);
+  co_return co_await authenticate_search_then_bind(username, password);
+}
+
+LdapDirectory::Task<LdapDirectory::Found> LdapDirectory::find_user(const std::vector<std::string>& names) {
   const std::string filter = user_filter_for(config_.user_filter, names);
   const auto attrs = entry_attributes();
   bool truncated = false;
-  auto searched = pool_->fetch<std::vector<ldap::Entry>>(ldap::Purpose::service, [&](ldap::Connection& c) {
+  auto searched = co_await pool_->fetch<std::vector<ldap::Entry>>(ldap::Purpose::service, [&](ldap::Connection& c) {
     return c.search(config_.user_base, ldap::Scope::subtree, filter, attrs, 2, &truncated);
   });
-  if (!searched) return searched.error();
+  if (!searched) co_return searched.error();
   std::vector<ldap::Entry>& entries = *searched;
   Found found;
   if (entries.empty()) {
@@ -159,34 +164,56 @@ Result<LdapDirectory::Found> LdapDirectory::find_user(const std::vector<std::str
   } else {
     found.entry = std::move(entries[0]);
   }
-  return found;
+  co_return found;
 }
 
-Result<AuthOutcome> LdapDirectory::authenticate_search_then_bind(std::string_view username,
-                                                                 const Secret& password) {
+std::string LdapDirectory::decoy_dn() const {
+  unsigned char random[8];
+  randombytes_buf(random, sizeof random);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string dn = "cn=gatehouse-no-such-user-";
+  for (unsigned char b : random) {
+    dn += kHex[b >> 4];
+    dn += kHex[b & 15];
+  }
+  return dn + "," + config_.user_base;
+}
+
+LdapDirectory::Task<AuthOutcome> LdapDirectory::authenticate_search_then_bind(std::string_view username,
+                                                                              const Secret& password) {
   std::string detail;
   auto names = lookup_names(username, &detail);
-  if (!names) return outcome(AuthStatus::bad_credentials, detail);
-  auto found = find_user(*names);
-  if (!found) return found.error();
-  if (!found->entry) return outcome(AuthStatus::bad_credentials, found->detail);
+  if (!names) co_return outcome(AuthStatus::bad_credentials, detail);
+  auto found = co_await find_user(*names);
+  if (!found) co_return found.error();
+  if (!found->entry) {
+    // An unknown user must cost what a wrong password costs, or the time to answer tells
+    // a guesser which names exist: bind with the password as an entry that cannot exist
+    // (its answer, invalid credentials, is ignored).
+    co_await pool_->run(ldap::Purpose::user, [&](ldap::Connection& c) -> boost::asio::awaitable<Status> {
+      (void)co_await c.bind(decoy_dn(), password);
+      co_return Ok{};
+    });
+    co_return outcome(AuthStatus::bad_credentials, found->detail);
+  }
   const ldap::Entry& entry = *found->entry;
 
-  auto refusal = pool_->fetch<std::optional<ldap::BindRefusal>>(
+  auto refusal = co_await pool_->fetch<std::optional<ldap::BindRefusal>>(
       ldap::Purpose::user, [&](ldap::Connection& c) { return c.bind(entry.dn, password); });
-  if (!refusal) return refusal.error();
-  if (*refusal) return refused(**refusal);
-  if (auto state = account_state(entry)) return *state;
+  if (!refusal) co_return refusal.error();
+  if (*refusal) co_return refused(**refusal);
+  if (auto state = account_state(entry)) co_return *state;
 
-  auto groups = pool_->fetch<std::vector<std::string>>(
+  auto groups = co_await pool_->fetch<std::vector<std::string>>(
       ldap::Purpose::service, [&](ldap::Connection& c) { return groups_of(c, entry, username); });
-  if (!groups) return groups.error();
-  return identity_of(entry, username, std::move(groups).value());
+  if (!groups) co_return groups.error();
+  co_return identity_of(entry, username, std::move(groups).value());
 }
 
-Result<AuthOutcome> LdapDirectory::authenticate_direct(std::string_view username, const Secret& password) {
+LdapDirectory::Task<AuthOutcome> LdapDirectory::authenticate_direct(std::string_view username,
+                                                                    const Secret& password) {
   auto escaped = ldap::escape_dn_value(username);
-  if (!escaped) return outcome(AuthStatus::bad_credentials, "user name cannot be part of a DN");
+  if (!escaped) co_return outcome(AuthStatus::bad_credentials, "user name cannot be part of a DN");
   const std::string dn = ldap::substitute(config_.bind_template, {{"{username}", *escaped}});
   const auto attrs = entry_attributes();
   std::optional<ldap::BindRefusal> refusal;
@@ -194,72 +221,72 @@ Result<AuthOutcome> LdapDirectory::authenticate_direct(std::string_view username
   std::vector<std::string> groups;
   // Without a service account the user's own connection reads the entry and groups.
   const bool own_connection = config_.bind_dn.empty();
-  auto st = pool_->run(ldap::Purpose::user, [&](ldap::Connection& c) -> Status {
-    auto r = c.bind(dn, password);
-    if (!r) return r.error();
+  auto st = co_await pool_->run(ldap::Purpose::user, [&](ldap::Connection& c) -> boost::asio::awaitable<Status> {
+    auto r = co_await c.bind(dn, password);
+    if (!r) co_return r.error();
     refusal = std::move(r).value();
-    if (refusal) return Ok{};
-    auto e = c.search(dn, ldap::Scope::base, "(objectClass=*)", attrs, 1);
-    if (!e) return e.error();
-    if (e->empty()) return Ok{};
+    if (refusal) co_return Ok{};
+    auto e = co_await c.search(dn, ldap::Scope::base, "(objectClass=*)", attrs, 1);
+    if (!e) co_return e.error();
+    if (e->empty()) co_return Ok{};
     entry = std::move(e->front());
     if (own_connection) {
-      auto g = groups_of(c, *entry, username);
-      if (!g) return g.error();
+      auto g = co_await groups_of(c, *entry, username);
+      if (!g) co_return g.error();
       groups = std::move(g).value();
     }
-    return Ok{};
+    co_return Ok{};
   });
-  if (!st) return st.error();
-  if (refusal) return refused(*refusal);
-  if (!entry) return outcome(AuthStatus::bad_credentials, "bound, but the entry \"" + dn + "\" cannot be read");
-  if (auto state = account_state(*entry)) return *state;
+  if (!st) co_return st.error();
+  if (refusal) co_return refused(*refusal);
+  if (!entry) co_return outcome(AuthStatus::bad_credentials, "bound, but the entry \"" + dn + "\" cannot be read");
+  if (auto state = account_state(*entry)) co_return *state;
   if (!own_connection) {
-    auto found = pool_->fetch<std::vector<std::string>>(
+    auto found = co_await pool_->fetch<std::vector<std::string>>(
         ldap::Purpose::service, [&](ldap::Connection& c) { return groups_of(c, *entry, username); });
-    if (!found) return found.error();
+    if (!found) co_return found.error();
     groups = std::move(found).value();
   }
-  return identity_of(*entry, username, std::move(groups));
+  co_return identity_of(*entry, username, std::move(groups));
 }
 
-Result<std::vector<LdapDirectory::GroupRef>> LdapDirectory::groups_with_member(ldap::Connection& c,
-                                                                              const std::string& member_dn,
-                                                                              const std::string& username) {
+LdapDirectory::Task<std::vector<LdapDirectory::GroupRef>> LdapDirectory::groups_with_member(
+    ldap::Connection& c, const std::string& member_dn, const std::string& username) {
   const std::string filter = ldap::substitute(
       config_.group_filter,
       {{"{dn}", ldap::escape_filter_value(member_dn)}, {"{username}", ldap::escape_filter_value(username)}});
-  auto r = c.search(config_.group_base, ldap::Scope::subtree, filter, {config_.group_name_attribute}, 0);
-  if (!r) return r.error();
+  std::vector<std::string> attrs = {config_.group_name_attribute};  // named: GCC 12 rejects a braced list inside co_await
+  auto r = co_await c.search(config_.group_base, ldap::Scope::subtree, filter, std::move(attrs), 0);
+  if (!r) co_return r.error();
   std::vector<GroupRef> groups;
   for (auto& g : *r) {
     std::string name = g.first(config_.group_name_attribute);
     if (name.empty()) name = ldap::first_rdn_value(g.dn).value_or(g.dn);
     groups.push_back(GroupRef{std::move(g.dn), std::move(name)});
   }
-  return groups;
+  co_return groups;
 }
 
-Result<std::vector<LdapDirectory::GroupRef>> LdapDirectory::parents_of(ldap::Connection& c,
-                                                                      const std::string& group_dn,
-                                                                      const std::string& username) {
+LdapDirectory::Task<std::vector<LdapDirectory::GroupRef>> LdapDirectory::parents_of(
+    ldap::Connection& c, const std::string& group_dn, const std::string& username) {
   // The parents of a group are the same for every user, so they are cached (unless the
   // filter names the user): a login then costs one group search, or none with memberOf.
   const bool cacheable = config_.group_filter.find("{username}") == std::string::npos &&
                          config_.group_cache_ttl.count() > 0;
-  if (!cacheable) return groups_with_member(c, group_dn, username);
+  if (!cacheable) co_return co_await groups_with_member(c, group_dn, username);
   const std::string key = dn_key(group_dn);
   const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(parents_mutex_);
-    if (auto it = parents_.find(key); it != parents_.end() && it->second.expires > now) return it->second.parents;
+    if (auto it = parents_.find(key); it != parents_.end() && it->second.expires > now)
+      co_return it->second.parents;
   }
-  auto parents = groups_with_member(c, group_dn, username);
-  if (!parents) return parents.error();
+  auto parents = co_await groups_with_member(c, group_dn, username);
+  if (!parents) co_return parents.error();
   std::lock_guard lock(parents_mutex_);
   if (parents_.size() > kMaxCachedGroups) parents_.clear();
   parents_[key] = CachedParents{*parents, now + config_.group_cache_ttl};
-  return parents;
+  co_return parents;
 }
 
 std::string LdapDirectory::canonical_name(const ldap::Entry& entry, std::string_view typed) const {
@@ -267,8 +294,9 @@ std::string LdapDirectory::canonical_name(const ldap::Entry& entry, std::string_
   return name.empty() ? std::string(typed) : name;
 }
 
-Result<std::vector<std::string>> LdapDirectory::groups_of(ldap::Connection& c, const ldap::Entry& entry,
-                                                          std::string_view username) {
+LdapDirectory::Task<std::vector<std::string>> LdapDirectory::groups_of(ldap::Connection& c,
+                                                                       const ldap::Entry& entry,
+                                                                       std::string_view username) {
   const std::string canonical = canonical_name(entry, username);
 
   // The user's own groups: from the entry's memberOf-style attribute when configured
@@ -278,8 +306,8 @@ Result<std::vector<std::string>> LdapDirectory::groups_of(ldap::Connection& c, c
     if (const auto* dns = entry.values(config_.member_of_attribute))
       for (const auto& dn : *dns) frontier.push_back(GroupRef{dn, ldap::first_rdn_value(dn).value_or(dn)});
   } else if (!config_.group_base.empty()) {
-    auto own = groups_with_member(c, entry.dn, canonical);
-    if (!own) return own.error();
+    auto own = co_await groups_with_member(c, entry.dn, canonical);
+    if (!own) co_return own.error();
     frontier = std::move(own).value();
   }
 
@@ -294,8 +322,8 @@ Result<std::vector<std::string>> LdapDirectory::groups_of(ldap::Connection& c, c
   for (int depth = 0; nested && !frontier.empty() && depth < kMaxNestingDepth && names.size() < kMaxGroups; ++depth) {
     std::vector<GroupRef> next;
     for (const auto& g : frontier) {
-      auto parents = parents_of(c, g.dn, canonical);
-      if (!parents) return parents.error();
+      auto parents = co_await parents_of(c, g.dn, canonical);
+      if (!parents) co_return parents.error();
       for (auto& p : *parents) {
         if (!seen.insert(dn_key(p.dn)).second) continue;
         names.insert(p.name);
@@ -304,7 +332,7 @@ Result<std::vector<std::string>> LdapDirectory::groups_of(ldap::Connection& c, c
     }
     frontier = std::move(next);
   }
-  return std::vector<std::string>(names.begin(), names.end());
+  co_return std::vector<std::string>(names.begin(), names.end());
 }
 
 AuthOutcome LdapDirectory::identity_of(const ldap::Entry& entry, std::string_view typed,

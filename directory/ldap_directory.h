@@ -25,8 +25,15 @@ class LdapDirectory : public Directory {
   static Result<std::shared_ptr<Directory>> create(const config::DirectoryConfig& config);
 
   const std::string& name() const override { return name_; }
+  // The synchronous API runs the asynchronous one to completion on this thread.
   Result<AuthOutcome> authenticate(std::string_view username, const Secret& password) override;
   Status check() override;
+  void shutdown() override { pool_->shutdown(); }
+  // LDAP round trips wait in the caller's event loop; only opening a connection blocks,
+  // on the connection pool's own threads.
+  bool asynchronous() const override { return true; }
+  boost::asio::awaitable<Result<AuthOutcome>> authenticate_async(std::string username,
+                                                                 const Secret& password) override;
 
  protected:
   LdapDirectory(const config::DirectoryConfig& config, std::unique_ptr<ldap::Pool> pool);
@@ -49,7 +56,9 @@ class LdapDirectory : public Directory {
     std::optional<ldap::Entry> entry;
     std::string detail;  // why there is none
   };
-  Result<Found> find_user(const std::vector<std::string>& names);
+  template <class T>
+  using Task = boost::asio::awaitable<Result<T>>;
+  Task<Found> find_user(const std::vector<std::string>& names);
   struct GroupRef {
     std::string dn;
     std::string name;
@@ -58,20 +67,23 @@ class LdapDirectory : public Directory {
     std::vector<GroupRef> parents;
     std::chrono::steady_clock::time_point expires;
   };
-  Result<std::vector<std::string>> groups_of(ldap::Connection& c, const ldap::Entry& entry,
-                                             std::string_view username);
+  Task<std::vector<std::string>> groups_of(ldap::Connection& c, const ldap::Entry& entry,
+                                           std::string_view username);
   // Groups whose group_filter matches `member_dn` (a user or a group).
-  Result<std::vector<GroupRef>> groups_with_member(ldap::Connection& c, const std::string& member_dn,
-                                                   const std::string& username);
+  Task<std::vector<GroupRef>> groups_with_member(ldap::Connection& c, const std::string& member_dn,
+                                                 const std::string& username);
   // groups_with_member() for a group, cached for group_cache_ttl.
-  Result<std::vector<GroupRef>> parents_of(ldap::Connection& c, const std::string& group_dn,
-                                           const std::string& username);
+  Task<std::vector<GroupRef>> parents_of(ldap::Connection& c, const std::string& group_dn,
+                                         const std::string& username);
+  // A DN under user_base that no entry has (random), for the bind that makes an unknown
+  // user cost what a wrong password costs.
+  std::string decoy_dn() const;
   // The entry's username_attribute, else the name as typed.
   std::string canonical_name(const ldap::Entry& entry, std::string_view typed) const;
   AuthOutcome identity_of(const ldap::Entry& entry, std::string_view typed,
                           std::vector<std::string> groups) const;
-  Result<AuthOutcome> authenticate_search_then_bind(std::string_view username, const Secret& password);
-  Result<AuthOutcome> authenticate_direct(std::string_view username, const Secret& password);
+  Task<AuthOutcome> authenticate_search_then_bind(std::string_view username, const Secret& password);
+  Task<AuthOutcome> authenticate_direct(std::string_view username, const Secret& password);
 
   std::string name_;
   config::LdapConfig config_;

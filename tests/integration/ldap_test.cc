@@ -97,6 +97,10 @@ TEST_F(LdapTest, WrongPasswordAndUnknownUserLookTheSame) {
   expect_generic_failure("alice", "alice-Password-2");
   expect_generic_failure("nobody", "alice-Password-1");
   EXPECT_EQ(daemon_->log().find("alice-Password"), std::string::npos) << "a password reached the log";
+  // Same cost too: the unknown user's password is tried against an entry that cannot
+  // exist, so both take a search and a bind.
+  EXPECT_EQ(slapd_.bind_count("uid=alice,"), 1);
+  EXPECT_EQ(slapd_.bind_count("cn=gatehouse-no-such-user-"), 1);
 }
 
 TEST_F(LdapTest, FilterInjectionNeverLogsAnyoneIn) {

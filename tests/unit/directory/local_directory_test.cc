@@ -7,6 +7,7 @@
 #include <ostream>
 #include <string>
 
+#include "directory/ldap_client.h"  // run_sync
 #include "store/sqlite_store.h"
 #include "unit/store/temp_dir.h"
 
@@ -150,6 +151,19 @@ TEST_F(LocalDirectoryTest, SuccessReturnsIdentityWithGroupsAndTenant) {
   EXPECT_EQ(id.display_name, "User alice");
   EXPECT_EQ(id.groups, (std::vector<std::string>{"staff", "admins"}));
   EXPECT_EQ(id.tenant, "acme");
+}
+
+// The Directory interface's default: not asynchronous, and authenticate_async gives
+// authenticate()'s answer.
+TEST_F(LocalDirectoryTest, DefaultAsyncAuthenticateGivesTheSameAnswer) {
+  EXPECT_FALSE(directory_.asynchronous());
+  const Secret password(kPassword);
+  auto outcome = ldap::run_sync(directory_.authenticate_async("alice", password));
+  ASSERT_TRUE(outcome.ok());
+  ASSERT_EQ(outcome->status, AuthStatus::ok);
+  EXPECT_EQ(outcome->identity.groups, (std::vector<std::string>{"staff", "admins"}));
+  const Secret wrong("wrong");
+  EXPECT_EQ(ldap::run_sync(directory_.authenticate_async("alice", wrong))->status, AuthStatus::bad_credentials);
 }
 
 TEST_F(LocalDirectoryTest, EmptyPasswordIsRefusedWithoutLookup) {
