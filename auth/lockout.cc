@@ -122,25 +122,31 @@ Result<Attempt> Lockout::begin(std::string_view typed_username, const IpAddress&
     }
   }
 
-  if (!attempt.client_whitelisted_ &&
-      state->address_failures + InFlight::count(in_flight_->addresses, address) >=
-          config_.ip_max_failures) {
-    attempt.verdict_ = Verdict::throttled;
-    // Exact once the failures are stored; while the last ones are in flight, soon.
-    attempt.retry_after_ =
-        state->address_threshold_at > 0
-            ? std::max<std::int64_t>(1, state->address_threshold_at + config_.window.count() - now)
-            : 1;
-    return attempt;
+  if (!attempt.client_whitelisted_) {
+    if (state->address_failures >= config_.ip_max_failures) {
+      attempt.verdict_ = Verdict::throttled;
+      attempt.retry_after_ =
+          state->address_threshold_at > 0
+              ? std::max<std::int64_t>(1, state->address_threshold_at + config_.window.count() - now)
+              : 1;
+      return attempt;
+    }
+    if (state->address_failures + InFlight::count(in_flight_->addresses, address) >= config_.ip_max_failures) {
+      attempt.verdict_ = Verdict::busy;
+      return attempt;
+    }
   }
 
   if (!attempt.account_whitelisted_) {
     if (state->lock) {
       attempt.verdict_ = Verdict::locked;
       attempt.lock_ = std::move(state->lock);
+    } else if (state->account_failures >= config_.max_failures) {
+      attempt.verdict_ = Verdict::locked;
     } else if (state->account_failures + InFlight::count(in_flight_->accounts, attempt.account_) >=
                config_.max_failures) {
-      attempt.verdict_ = Verdict::locked;
+      attempt.verdict_ = Verdict::busy;
+      return attempt;
     }
     if (attempt.verdict_ == Verdict::locked) {
       // Guessing at locked accounts still counts against the address.

@@ -6,7 +6,11 @@
 // never throttled.
 //
 // Exactness under concurrency: begin() pre-charges each allowed attempt against its
-// account and address, and judges "failures + attempts in flight" against the limits.
+// account and address. While "failures + attempts in flight" is at a limit but the
+// stored failures alone are not, the verdict is busy: the caller waits and asks again,
+// so parallel logins are never refused for failures that have not happened (16
+// parallel logins with the right password all succeed), and parallel guesses are
+// never let through beyond the limit.
 // begin() and failed() run under one mutex and the store records a failure and its
 // lock in one transaction, so 50 parallel guesses at one account reach the directory
 // exactly max_failures times. Attempts in flight are known to this process only: one
@@ -39,6 +43,7 @@ enum class Verdict {
   allowed,    // ask the directory, then report failed() or succeeded()
   locked,     // refuse with the generic message; the directory is not asked
   throttled,  // 429 with Retry-After: retry_after()
+  busy,       // attempts in flight could still reach a limit: begin() again shortly
 };
 
 class Lockout;
@@ -62,8 +67,8 @@ class Attempt {
   bool client_whitelisted() const { return client_whitelisted_; }
   // throttled: seconds until the address is below ip_max_failures again (>= 1).
   std::int64_t retry_after() const { return retry_after_; }
-  // locked: the lock in force; nullopt when the account's last allowed attempts are
-  // still in flight and would reach max_failures if they fail.
+  // locked: the lock in force (nullopt only for an account whose stored failures reach
+  // max_failures without a stored lock).
   const std::optional<store::AccountLock>& lock() const { return lock_; }
 
  private:

@@ -1,5 +1,10 @@
 #include "auth/login.h"
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <optional>
 
 #include "common/log.h"
@@ -11,6 +16,9 @@ namespace asio = boost::asio;
 using directory::AuthStatus;
 
 namespace {
+
+// How long an attempt waits for earlier ones at the same account or address.
+constexpr std::chrono::seconds kBusyWait{15};
 
 // The password was proved right, the account just cannot be used as it is: not a
 // guess, so it neither counts towards a lock nor clears the count.
@@ -98,7 +106,25 @@ asio::awaitable<Result<LoginResult>> LoginService::login(std::string raw_usernam
   auto attempt = lockout_.begin(typed, client);
   if (!attempt) co_return attempt.error();
   LoginResult result;
+  // Busy: earlier attempts at this account (or from this address) are still with the
+  // directory and could reach a limit; wait for their answers and judge again.
+  if (attempt->verdict() == Verdict::busy) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    const auto give_up = std::chrono::steady_clock::now() + kBusyWait;
+    while (attempt->verdict() == Verdict::busy && std::chrono::steady_clock::now() < give_up) {
+      timer.expires_after(std::chrono::milliseconds(5));
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      attempt = lockout_.begin(typed, client);
+      if (!attempt) co_return attempt.error();
+    }
+  }
   switch (attempt->verdict()) {
+    case Verdict::busy:
+      result.status = LoginStatus::unavailable;
+      result.detail = "earlier attempts for this account or address did not finish in time";
+      log::error("login.unavailable", {{"user", typed}, {"client", address}, {"detail", result.detail}});
+      co_return result;
     case Verdict::throttled:
       // Not audited: a flood of refused requests must not become a flood of rows.
       result.status = LoginStatus::throttled;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "common/clock.h"
 #include "store/sqlite_store.h"
@@ -265,6 +269,61 @@ TEST_F(LoginServiceTest, AsynchronousDirectoriesAreAwaitedInPlace) {
 }
 
 // --- lockout and audit --------------------------------------------------------------
+
+// An asynchronous directory that answers after 20 ms on the caller's event loop, so that
+// many logins are in flight at once.
+class SlowDirectory final : public directory::Directory {
+ public:
+  explicit SlowDirectory(directory::AuthStatus status) : status_(status) {}
+  const std::string& name() const override { return name_; }
+  bool asynchronous() const override { return true; }
+  Result<directory::AuthOutcome> authenticate(std::string_view, const Secret&) override {
+    return make_error("test", "not used");
+  }
+  boost::asio::awaitable<Result<directory::AuthOutcome>> authenticate_async(std::string username,
+                                                                            const Secret&) override {
+    ++asked;
+    boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, std::chrono::milliseconds(20));
+    co_await t.async_wait(boost::asio::use_awaitable);
+    co_return FakeDirectory::outcome(status_, username, "example");
+  }
+  int asked = 0;
+
+ private:
+  std::string name_ = "slow";
+  directory::AuthStatus status_;
+};
+
+TEST_F(LoginServiceTest, ParallelLoginsWithTheRightPasswordAllSucceedAndParallelGuessesStopAtTheLimit) {
+  for (auto status : {AuthStatus::ok, AuthStatus::bad_credentials}) {
+    auto dir = std::make_shared<SlowDirectory>(status);
+    LoginService service({dir}, sessions_, *lockout_, audit_);
+    Secret pw("secret");
+    boost::asio::io_context io;
+    std::vector<LoginStatus> results;
+    for (int i = 0; i < 16; ++i)
+      boost::asio::co_spawn(
+          io,
+          [&]() -> boost::asio::awaitable<void> {
+            auto r = co_await service.login("carol", pw, *IpAddress::parse("192.0.2.9"), pool_);
+            results.push_back(r ? r->status : LoginStatus::unavailable);
+          },
+          boost::asio::detached);
+    io.run();
+    ASSERT_EQ(results.size(), 16u);
+    if (status == AuthStatus::ok) {
+      // More parallel logins than max_failures (5): none is refused for failures that
+      // never happened.
+      EXPECT_EQ(std::count(results.begin(), results.end(), LoginStatus::success), 16);
+      EXPECT_EQ(dir->asked, 16);
+    } else {
+      EXPECT_EQ(std::count(results.begin(), results.end(), LoginStatus::failed), 16);
+      EXPECT_EQ(dir->asked, 5) << "guesses beyond max_failures reached the directory";
+      EXPECT_EQ(audit_.count(AuditEventType::lockout_locked, "carol"), 1);
+    }
+  }
+}
+
 
 config::LockoutConfig policy_with(std::int64_t max_failures, std::int64_t ip_max_failures = 50) {
   config::LockoutConfig c;
