@@ -10,8 +10,8 @@
 // LDAP integration tests) serves both phases:
 //   raw        CONCURRENCY threads, each with two libldap connections opened once (one
 //              bound as the service account for searches, one for user binds). A login:
-//              ldap_search_ext_s (uid=alice) under ou=people for uid mail displayName cn
-//              o, then ldap_sasl_bind_s as the DN found with alice's password.
+//              ldap_search_ext_s (uid=benchN) under ou=people for uid mail displayName cn
+//              o, then ldap_sasl_bind_s as the DN found with the password (thread N logs in as benchN).
 //   gatehouse  `gatehouse serve` (the Release binary this target was built with) with one
 //              kind = "ldap" directory as a sysadmin would write it; CONCURRENCY client
 //              threads, each on its own keep-alive HTTP connection, fetch the login form
@@ -341,16 +341,38 @@ struct RawConnections {
   }
 };
 
-// One login: search (uid=alice), read the entry, bind as it; optionally the nested group
+// Each client thread logs in as its own user, as many people would: bench0, bench1, …
+// (added to the fixture's data before the phases, all in developers -> engineering,
+// like alice). One user for every thread would measure gatehouse's lockout instead: it
+// lets at most max_failures attempts at one account reach the directory at a time.
+constexpr const char* kBenchPassword = "bench-Password-1";
+std::string bench_user(int thread) { return "bench" + std::to_string(thread); }
+
+bool add_bench_users(SlapdServer& slapd, int count, std::string* error) {
+  std::string ldif;
+  const std::string people(ldap_fixture::kPeopleDn);
+  for (int i = 0; i < count; ++i) {
+    const std::string uid = bench_user(i);
+    ldif += "dn: uid=" + uid + "," + people + "\nchangetype: add\nobjectClass: inetOrgPerson\nuid: " + uid +
+            "\ncn: Bench User " + std::to_string(i) + "\nsn: User\ndisplayName: Bench User " + std::to_string(i) +
+            "\nmail: " + uid + "@example.org\no: acme\nuserPassword: " + kBenchPassword + "\n\n";
+  }
+  ldif += "dn: cn=developers," + std::string(ldap_fixture::kGroupsDn) + "\nchangetype: modify\nadd: member\n";
+  for (int i = 0; i < count; ++i) ldif += "member: uid=" + bench_user(i) + "," + people + "\n";
+  return slapd.modify(ldif + "\n", error);
+}
+
+// One login: search (uid=USER), read the entry, bind as it; optionally the nested group
 // searches gatehouse does. "" on success, else what failed.
-std::string raw_login(RawConnections& c, bool with_groups) {
+std::string raw_login(RawConnections& c, const std::string& uid, bool with_groups) {
   static const char* attrs[] = {"uid", "mail", "displayName", "cn", "o", nullptr};
   static const std::string people(ldap_fixture::kPeopleDn);
   static const std::string groups(ldap_fixture::kGroupsDn);
-  static const std::string password(ldap_fixture::kAlicePassword);
+  static const std::string password(kBenchPassword);
+  const std::string user_filter = "(uid=" + uid + ")";
   timeval tv{10, 0};
   LDAPMessage* res = nullptr;
-  int rc = ldap_search_ext_s(c.service, people.c_str(), LDAP_SCOPE_SUBTREE, "(uid=alice)",
+  int rc = ldap_search_ext_s(c.service, people.c_str(), LDAP_SCOPE_SUBTREE, user_filter.c_str(),
                              const_cast<char**>(attrs), 0, nullptr, nullptr, &tv, 2, &res);
   if (rc != LDAP_SUCCESS) {
     if (res != nullptr) ldap_msgfree(res);
@@ -418,7 +440,8 @@ Result raw_phase(const Settings& s, const SlapdServer& slapd, const std::string&
   std::atomic<int> setup_failures{0};
   std::mutex setup_mu;
   std::string setup_error;
-  auto worker = [&](int, Load& load) {
+  auto worker = [&](int thread, Load& load) {
+    const std::string uid = bench_user(thread);
     RawConnections c;
     std::string error;
     c.service = open_ldap(uri, &error);
@@ -439,7 +462,7 @@ Result raw_phase(const Settings& s, const SlapdServer& slapd, const std::string&
       const Phase started = load.phase.load();
       if (started == Phase::stop || g_interrupted) break;
       const auto t0 = Clock::now();
-      std::string failure = raw_login(c, s.raw_groups);
+      std::string failure = raw_login(c, uid, s.raw_groups);
       record(load, sample, started, t0, failure.empty() ? nullptr : &failure);
       if (!failure.empty() && started != Phase::measure) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -488,10 +511,10 @@ std::string gatehouse_config(const Settings& s, const TempDir& dir, const SlapdS
 
 Result gatehouse_phase(const Settings& s, int port, pid_t gatehouse_pid, const SlapdServer& slapd,
                        const std::string& slapd_log, bool* setup_ok) {
-  const std::string password(ldap_fixture::kAlicePassword);
+  const std::string password(kBenchPassword);
   std::atomic<long long> connections{0};
   std::atomic<int> setup_failures{0};
-  auto worker = [&](int, Load& load) {
+  auto worker = [&](int thread, Load& load) {
     LoginForm form = fetch_login_form(port);
     if (form.csrf_cookie.empty() || form.token.empty()) {
       ++setup_failures;
@@ -509,7 +532,7 @@ Result gatehouse_phase(const Settings& s, int port, pid_t gatehouse_pid, const S
     client.set_write_timeout(10, 0);
     client.set_socket_options([&](socket_t) { ++connections; });
     const httplib::Headers headers = {{"Cookie", form.csrf_cookie}};
-    const httplib::Params params = {{"username", "alice"}, {"password", password}, {"csrf", form.token}, {"rd", "/"}};
+    const httplib::Params params = {{"username", bench_user(thread)}, {"password", password}, {"csrf", form.token}, {"rd", "/"}};
     Sample sample;
     sample.latencies_us.reserve(1 << 16);
     for (;;) {
@@ -582,6 +605,10 @@ int main() {
     return 1;
   }
   const std::string slapd_log = slapd.dir() + "/slapd.log";
+  if (!add_bench_users(slapd, s.concurrency, &error)) {
+    fprintf(stderr, "bench_ldap_login: adding the benchmark users failed: %s\n", error.c_str());
+    return 1;
+  }
   bool setup_ok = true;
 
   fprintf(stderr, "raw phase: %d threads, %d s warm-up + %d s ...\n", s.concurrency, s.warmup, s.duration);
@@ -609,9 +636,9 @@ int main() {
   }
   // One login first: the configuration must work before it is measured.
   {
-    auto res = post_login(daemon.port(), "alice", std::string(ldap_fixture::kAlicePassword));
+    auto res = post_login(daemon.port(), bench_user(0), kBenchPassword);
     if (!res || res->status != 303 || session_cookie(res).empty()) {
-      fprintf(stderr, "bench_ldap_login: a first login as alice failed (%s); gatehouse's log:\n%s\n",
+      fprintf(stderr, "bench_ldap_login: a first login as bench0 failed (%s); gatehouse's log:\n%s\n",
               res ? ("HTTP " + std::to_string(res->status)).c_str() : httplib::to_string(res.error()).c_str(),
               tail_lines(daemon.log(), 40).c_str());
       return 1;
@@ -639,7 +666,7 @@ int main() {
   printf("  %d s measured per phase after %d s warm-up; %d concurrent clients\n", s.duration, s.warmup,
          s.concurrency);
   printf("  raw        %d threads x 2 libldap connections (service: search, user: bind), synchronous API;\n"
-         "             search (uid=alice) + bind as the DN found%s\n",
+         "             search (uid=benchN, one user per thread) + bind as the DN found%s\n",
          s.concurrency, s.raw_groups ? " + nested group searches (RAW_GROUPS=1)" : "");
   printf("  gatehouse  %s serve, [server] threads %s, login threads max(2 x cores, pool sizes) = %u;\n"
          "             directory: pool_size %s, group_base %s%s%s; %d keep-alive HTTP clients POST /.gatehouse/login\n",
