@@ -1,13 +1,9 @@
 #include "auth/identity_headers.h"
 
+#include "common/text.h"
+
 namespace gatehouse::auth {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 template <class F>
 void for_each_cookie(std::string_view header, F&& f) {
@@ -15,8 +11,8 @@ void for_each_cookie(std::string_view header, F&& f) {
     auto semi = header.find(';');
     auto part = header.substr(0, semi);
     auto eq = part.find('=');
-    auto name = trim(part.substr(0, eq));
-    auto value = eq == std::string_view::npos ? std::string_view{} : trim(part.substr(eq + 1));
+    auto name = trim_blanks(part.substr(0, eq));
+    auto value = eq == std::string_view::npos ? std::string_view{} : trim_blanks(part.substr(eq + 1));
     if (!f(part, name, value)) return;
     if (semi == std::string_view::npos) break;
     header.remove_prefix(semi + 1);
@@ -40,7 +36,7 @@ bool is_identity_header(std::string_view name) {
 std::string strip_cookie(std::string_view cookie_header, std::string_view cookie_name) {
   std::string out;
   for_each_cookie(cookie_header, [&](std::string_view part, std::string_view name, std::string_view) {
-    auto t = trim(part);
+    auto t = trim_blanks(part);
     if (name != cookie_name && !t.empty()) {
       if (!out.empty()) out += "; ";
       out += t;

@@ -82,6 +82,13 @@ struct Charge {
   }
 };
 
+// Gives a charge back when the report about its attempt is done (the caller holds
+// in_flight->mu).
+struct ReleaseOnExit {
+  Charge& charge;
+  ~ReleaseOnExit() { charge.release_locked(); }
+};
+
 }  // namespace detail
 
 using detail::InFlight;
@@ -181,10 +188,7 @@ Result<FailureOutcome> Lockout::failed(Attempt& attempt) {
     return make_error("lockout.invalid", "failed() needs an allowed attempt that is not done yet");
   // The charge turns into a stored failure under the same lock, so begin() never sees
   // both or neither.
-  struct Release {
-    detail::Charge& charge;
-    ~Release() { charge.release_locked(); }
-  } release{*attempt.charge_};
+  detail::ReleaseOnExit release{*attempt.charge_};
 
   const std::int64_t now = clock_.now();
   store::FailureRecord record;
@@ -213,10 +217,7 @@ Status Lockout::succeeded(Attempt& attempt, std::string_view canonical_username)
   if (!attempt.allowed() || !attempt.charge_ || attempt.charge_->released)
     return make_error("lockout.invalid",
                       "succeeded() needs an allowed attempt that is not done yet");
-  struct Release {
-    detail::Charge& charge;
-    ~Release() { charge.release_locked(); }
-  } release{*attempt.charge_};
+  detail::ReleaseOnExit release{*attempt.charge_};
 
   if (attempt.account_whitelisted_) return Ok{};
   if (auto s = store_.clear_account_failures(attempt.account_); !s) return s;

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "common/log.h"
+#include "common/text.h"
 #include "common/run_blocking.h"
 
 namespace gatehouse::auth {
@@ -37,8 +38,7 @@ std::string lock_detail(const Attempt& attempt) {
 }  // namespace
 
 std::string normalise_username(std::string_view raw) {
-  while (!raw.empty() && (raw.front() == ' ' || raw.front() == '\t')) raw.remove_prefix(1);
-  while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t')) raw.remove_suffix(1);
+  raw = trim_blanks(raw);
   if (raw.empty() || raw.size() > 256) return {};
   for (unsigned char c : raw)
     if (c < 0x20 || c == 0x7f) return {};

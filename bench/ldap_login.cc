@@ -668,9 +668,9 @@ int main() {
   printf("  raw        %d threads x 2 libldap connections (service: search, user: bind), synchronous API;\n"
          "             search (uid=benchN, one user per thread) + bind as the DN found%s\n",
          s.concurrency, s.raw_groups ? " + nested group searches (RAW_GROUPS=1)" : "");
-  printf("  gatehouse  %s serve, [server] threads %s, login threads max(2 x cores, pool sizes) = %u;\n"
+  printf("  gatehouse  %s serve, [server] threads %s (LDAP waits in their event loops);\n"
          "             directory: pool_size %s, group_base %s%s%s; %d keep-alive HTTP clients POST /.gatehouse/login\n",
-         GATEHOUSE_BINARY, threads_text.c_str(), std::max(2 * cores, s.pool_size ? static_cast<unsigned>(*s.pool_size) : 8u),
+         GATEHOUSE_BINARY, threads_text.c_str(),
          s.pool_size ? std::to_string(*s.pool_size).c_str() : "default (8)", s.ldap_groups ? "ou=groups" : "none",
          s.ldap_extra.empty() ? "" : ", extra: ", s.ldap_extra.c_str(), s.concurrency);
   printf("  load average: %.2f\n", [] {

@@ -1,5 +1,5 @@
 #pragma once
-// Small text helpers shared by the URL, form and redirect code.
+// Small text helpers shared by the URL, form, header and redirect code.
 #include <string_view>
 
 namespace gatehouse {
@@ -10,6 +10,13 @@ constexpr int hex_value(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// `s` without leading and trailing spaces and tabs (HTTP's optional white space).
+constexpr std::string_view trim_blanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
 }
 
 // RFC 3986 unreserved characters.

@@ -22,6 +22,7 @@
 #include "auth/lockout.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "config/config.h"
 #include "daemon/echo_app.h"
 #include "daemon/server.h"
@@ -156,9 +157,7 @@ struct Target {
 };
 
 std::optional<Target> parse_target(const std::string& value) {
-  std::string_view v = value;
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  const std::string_view v = trim_blanks(value);
   if (looks_like_network(v)) {
     auto network = Cidr::parse(v);
     if (!network) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "auth/identity_headers.h"
+#include "common/text.h"
 
 namespace gatehouse::daemon {
 namespace {
@@ -16,9 +17,7 @@ std::vector<std::string> connection_tokens(const http::fields& f) {
     std::string_view v = it->value();
     while (!v.empty()) {
       auto comma = v.find(',');
-      auto tok = v.substr(0, comma);
-      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
-      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+      const auto tok = trim_blanks(v.substr(0, comma));
       if (!tok.empty()) out.emplace_back(tok);
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);

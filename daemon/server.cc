@@ -66,11 +66,7 @@ asio::awaitable<void> sweep_loop(asio::thread_pool& blocking, auth::SessionManag
       if (auto n = sessions.sweep(); !n) log::warning("session.sweep_failed", {{"error", n.error().message}});
       assertions.sweep();
       if (auto n = lockout.prune(); !n) log::warning("lockout.prune_failed", {{"error", n.error().message}});
-      if (auto n = audit.prune(); !n) {
-        log::warning("audit.prune_failed", {{"error", n.error().message}});
-      } else if (*n > 0) {
-        log::info("audit.pruned", {{"records", std::to_string(*n)}});
-      }
+      if (auto n = audit.prune(); !n) log::warning("audit.prune_failed", {{"error", n.error().message}});
       return 0;
     });
   }
@@ -132,15 +128,9 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   auth::AssertionIssuer assertions(**signer, clock, config->server.public_url.origin(),
                                    config->session.assertion_ttl.count());
   auth::CsrfGuard csrf(master->derive(auth::KeyPurpose::csrf));
-  // Logins block on directory round trips, not on CPU: enough threads to use every
-  // pooled LDAP connection. (Local password hashing limits its own concurrency.)
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  unsigned blocking_threads = std::max(2u, 2 * cores);
-  unsigned ldap_connections = 0;
-  for (const auto& d : config->directories)
-    if (d.kind != config::DirectoryKind::local) ldap_connections += d.ldap.pool_size;
-  blocking_threads = std::min(64u, std::max(blocking_threads, ldap_connections));
-  asio::thread_pool blocking(blocking_threads);
+  // Blocking work: local password hashing (which limits itself to the cores),
+  // readiness checks, housekeeping. LDAP logins wait in the event loops instead.
+  asio::thread_pool blocking(std::max(2u, std::thread::hardware_concurrency()));
 
   const unsigned threads =
       config->server.threads != 0 ? config->server.threads : std::max(1u, std::thread::hardware_concurrency());
