@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <cstdint>
 #include <semaphore>
 #include <thread>
 #include <stdexcept>
@@ -35,10 +37,17 @@ Result<std::string> hash_password(const Secret& password) {
   return std::string(out.data());
 }
 
+namespace {
+std::atomic<std::uint64_t> verifications{0};
+}  // namespace
+
+std::uint64_t password_verifications() { return verifications.load(); }
+
 bool verify_password(const std::string& hash, const Secret& password) {
   if (!sodium_ready()) return false;
+  ++verifications;
   // argon2id takes a core and 64 MiB for each check: more at once than there are cores
-  // only adds memory. (The login thread pool is sized for LDAP round trips.)
+  // only adds memory (the blocking pool has at least two threads, also on one core).
   static std::counting_semaphore<256> slots(
       static_cast<std::ptrdiff_t>(std::clamp(std::thread::hardware_concurrency(), 1u, 256u)));
   slots.acquire();

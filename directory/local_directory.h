@@ -1,5 +1,6 @@
 #pragma once
 // kind = "local": users and tenants in gatehouse's own store, argon2id hashes.
+#include <cstdint>
 #include <string>
 
 #include "directory/directory.h"
@@ -10,6 +11,9 @@ namespace gatehouse::directory {
 // argon2id via libsodium crypto_pwhash_str (interactive limits).
 Result<std::string> hash_password(const Secret& password);
 bool verify_password(const std::string& hash, const Secret& password);
+// How many argon2id checks verify_password() has run in this process (for tests: an
+// unknown user must cost one, like a wrong password).
+std::uint64_t password_verifications();
 
 class LocalDirectory final : public Directory {
  public:

@@ -246,6 +246,15 @@ TEST(LocalDirectorySqliteTest, AuthenticatesUserStoredInSqlite) {
   ASSERT_TRUE(disabled.ok());
   EXPECT_EQ(disabled->status, AuthStatus::disabled);
   EXPECT_EQ(directory.authenticate("bob", Secret(kPassword))->detail, "unknown user");
+
+  // Timing: an unknown user costs one argon2id check, exactly like a wrong password.
+  const auto before_wrong = password_verifications();
+  ASSERT_TRUE(db.set_disabled("alice", false).ok());
+  EXPECT_EQ(directory.authenticate("alice", Secret("wrong"))->status, AuthStatus::bad_credentials);
+  EXPECT_EQ(password_verifications() - before_wrong, 1u);
+  const auto before_unknown = password_verifications();
+  EXPECT_EQ(directory.authenticate("nobody", Secret("wrong"))->status, AuthStatus::bad_credentials);
+  EXPECT_EQ(password_verifications() - before_unknown, 1u);
 }
 
 }  // namespace
