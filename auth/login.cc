@@ -46,8 +46,13 @@ std::string normalise_username(std::string_view raw) {
 }
 
 LoginService::LoginService(std::vector<std::shared_ptr<directory::Directory>> directories,
-                           SessionManager& sessions, Lockout& lockout, AuditSink& audit)
-    : directories_(std::move(directories)), sessions_(sessions), lockout_(lockout), audit_(audit) {}
+                           SessionManager& sessions, Lockout& lockout, AuditSink& audit,
+                           store::GroupCommit& writer)
+    : directories_(std::move(directories)),
+      sessions_(sessions),
+      lockout_(lockout),
+      audit_(audit),
+      writer_(writer) {}
 
 void LoginService::audit(AuditEventType type, const std::string& user, const IpAddress& client,
                          const std::string& source, const std::string& detail) {
@@ -103,7 +108,8 @@ asio::awaitable<Result<LoginResult>> LoginService::login(std::string raw_usernam
   const std::string typed = username.empty() ? raw_username.substr(0, 256) : username;
   const std::string address = client.to_string();
 
-  auto attempt = lockout_.begin(typed, client);
+  auto judge = [&] { return lockout_.begin(typed, client); };
+  auto attempt = co_await writer_.run(judge);
   if (!attempt) co_return attempt.error();
   LoginResult result;
   // Busy: earlier attempts at this account (or from this address) are still with the
@@ -115,7 +121,7 @@ asio::awaitable<Result<LoginResult>> LoginService::login(std::string raw_usernam
       timer.expires_after(std::chrono::milliseconds(5));
       boost::system::error_code ec;
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      attempt = lockout_.begin(typed, client);
+      attempt = co_await writer_.run(judge);
       if (!attempt) co_return attempt.error();
     }
   }
@@ -136,7 +142,14 @@ asio::awaitable<Result<LoginResult>> LoginService::login(std::string raw_usernam
     case Verdict::locked:
       result.outcome = AuthStatus::bad_credentials;
       result.detail = lock_detail(*attempt);
-      audit(AuditEventType::login_locked, typed, client, "", result.detail);
+      {
+        auto st = co_await writer_.run([&]() -> Status {
+          audit(AuditEventType::login_locked, typed, client, "", result.detail);
+          return Ok{};
+        });
+        if (!st)
+          log::error("audit.store_failed", {{"audit_event", "login.locked"}, {"error", st.error().message}});
+      }
       co_return result;
     case Verdict::allowed:
       break;
@@ -153,13 +166,18 @@ asio::awaitable<Result<LoginResult>> LoginService::login(std::string raw_usernam
 
   switch (result.status) {
     case LoginStatus::success: {
-      if (auto st = lockout_.succeeded(*attempt, result.identity.username); !st)
-        log::error("lockout.store_failed", {{"user", typed}, {"error", st.error().message}});
-      auto session = sessions_.create(result.identity, result.directory);
+      // One job: the lockout reset, the session and its audit record commit together.
+      auto session = co_await writer_.run([&]() -> Result<NewSession> {
+        if (auto st = lockout_.succeeded(*attempt, result.identity.username); !st)
+          log::error("lockout.store_failed", {{"user", typed}, {"error", st.error().message}});
+        auto created = sessions_.create(result.identity, result.directory);
+        if (!created) return created.error();
+        audit(AuditEventType::login_success, result.identity.username, client, result.directory,
+              result.identity.username == typed ? "" : "signed in as \"" + typed + "\"");
+        return created;
+      });
       if (!session) co_return session.error();
       result.session = std::move(session.value());
-      audit(AuditEventType::login_success, result.identity.username, client, result.directory,
-            result.identity.username == typed ? "" : "signed in as \"" + typed + "\"");
       co_return result;
     }
     case LoginStatus::unavailable:
@@ -172,23 +190,28 @@ asio::awaitable<Result<LoginResult>> LoginService::login(std::string raw_usernam
   }
   std::string detail = std::string(directory::to_string(result.outcome)) +
                        (result.detail.empty() ? "" : ": " + result.detail);
-  if (password_was_right(result.outcome)) {
+  auto recorded = co_await writer_.run([&]() -> Status {
+    if (password_was_right(result.outcome)) {
+      audit(AuditEventType::login_failure, typed, client, result.directory, detail);
+      return Ok{};
+    }
+    auto counted = lockout_.failed(*attempt);
+    if (!counted) {
+      log::error("lockout.store_failed", {{"user", typed}, {"error", counted.error().message}});
+    }
     audit(AuditEventType::login_failure, typed, client, result.directory, detail);
-    co_return result;
-  }
-  auto counted = lockout_.failed(*attempt);
-  if (!counted) {
-    log::error("lockout.store_failed", {{"user", typed}, {"error", counted.error().message}});
-  }
-  audit(AuditEventType::login_failure, typed, client, result.directory, detail);
-  if (counted && counted->locked_now) {
-    const auto& policy = lockout_.config();
-    audit(AuditEventType::lockout_locked, typed, client, result.directory,
-          std::to_string(counted->account_failures) + " failed logins within " +
-              config::format_duration(policy.window) +
-              (counted->locked_until == 0 ? "; locked until an administrator unlocks it"
-                                          : "; locked until " + config::format_rfc3339(counted->locked_until)));
-  }
+    if (counted && counted->locked_now) {
+      const auto& policy = lockout_.config();
+      audit(AuditEventType::lockout_locked, typed, client, result.directory,
+            std::to_string(counted->account_failures) + " failed logins within " +
+                config::format_duration(policy.window) +
+                (counted->locked_until == 0 ? "; locked until an administrator unlocks it"
+                                            : "; locked until " + config::format_rfc3339(counted->locked_until)));
+    }
+    return Ok{};
+  });
+  if (!recorded)
+    log::error("login.store_failed", {{"user", typed}, {"error", recorded.error().message}});
   co_return result;
 }
 

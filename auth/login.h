@@ -16,6 +16,7 @@
 #include "auth/session_manager.h"
 #include "common/net.h"
 #include "directory/directory.h"
+#include "store/group_commit.h"
 
 namespace gatehouse::auth {
 
@@ -39,10 +40,13 @@ struct LoginResult {
 class LoginService {
  public:
   LoginService(std::vector<std::shared_ptr<directory::Directory>> directories, SessionManager& sessions,
-               Lockout& lockout, AuditSink& audit);
+               Lockout& lockout, AuditSink& audit, store::GroupCommit& writer);
 
   // One login attempt from `client`. Directories that are asynchronous() are awaited on
   // the calling coroutine's executor; the others (password hashing) run on `blocking`.
+  // The lockout check and everything a finished attempt writes (lockout, session, audit)
+  // run on `writer`, so concurrent logins share write transactions and the event loop
+  // never waits for the store.
   // Only a store failure while judging the attempt or creating the session is an Error.
   boost::asio::awaitable<Result<LoginResult>> login(std::string username, const Secret& password,
                                                     IpAddress client, boost::asio::thread_pool& blocking);
@@ -58,6 +62,7 @@ class LoginService {
   SessionManager& sessions_;
   Lockout& lockout_;
   AuditSink& audit_;
+  store::GroupCommit& writer_;
 };
 
 // Trims surrounding whitespace; empty when the name is unusable (empty, too long,

@@ -694,6 +694,11 @@ int main() {
   printf("connections: raw %lld LDAP (opened before the window), gatehouse %lld HTTP; new LDAP connections in the "
          "windows: raw %lld, gatehouse %lld\n",
          raw.client_connections, gh.client_connections, raw.ops.accepts, gh.ops.accepts);
+  // How many login writes shared a transaction (gatehouse logs it when it stops).
+  if (auto at = gh_log.find("store.group_commit"); at != std::string::npos) {
+    const auto end = gh_log.find('\n', at);
+    printf("gatehouse %s\n", gh_log.substr(at, end == std::string::npos ? std::string::npos : end - at).c_str());
+  }
   printf("\n");
   const double ratio = raw.rate > 0 ? gh.rate / raw.rate : 0;
   printf("ratio gatehouse/raw = %.2f (target >= 0.80): %s\n", ratio,

@@ -124,7 +124,9 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
     (void)audit.record(auth::AuditEvent{auth::AuditEventType::session_expired, r.user, std::nullopt, r.source, "",
                                         std::string(why)});
   });
-  auth::LoginService login(directories, sessions, lockout, audit);
+  // Login writes (lockout, session, audit) from the event loops, many to a transaction.
+  store::GroupCommit writer(*db);
+  auth::LoginService login(directories, sessions, lockout, audit, writer);
   auth::AssertionIssuer assertions(**signer, clock, config->server.public_url.origin(),
                                    config->session.assertion_ttl.count());
   auth::CsrfGuard csrf(master->derive(auth::KeyPurpose::csrf));
@@ -212,6 +214,10 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   }
   io.run();
   for (auto& t : worker_threads) t.join();
+  // Before the workers (and the coroutines waiting on the writer) are destroyed.
+  writer.stop();
+  log::info("store.group_commit", {{"batches", std::to_string(writer.batches())},
+                                   {"jobs", std::to_string(writer.jobs())}});
   blocking.join();
   for (const auto& d : directories) d->shutdown();
   log::info("shutdown.complete");

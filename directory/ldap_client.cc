@@ -345,6 +345,7 @@ Connection::Reply::~Reply() {
 asio::awaitable<Status> Connection::receive(int msgid, std::string_view what, Reply& reply) {
   const auto deadline = Clock::now() + timeout_;
   bool timed_out = false;
+  bool polled = false;
   for (;;) {
     // A zero timeout: parse what has arrived, never wait.
     timeval now_only{0, 0};
@@ -365,6 +366,16 @@ asio::awaitable<Status> Connection::receive(int msgid, std::string_view what, Re
     if (buffered()) continue;
     const int fd = descriptor();
     if (fd < 0) co_return failure(what, LDAP_SERVER_DOWN);
+    // On loopback or a fast LAN the rest of the answer has often arrived meanwhile (a
+    // search's result right behind its entries): one poll then saves registering the
+    // socket with the event loop. Once per wait, so a socket that stays readable
+    // without libldap finding a message (an error it has not seen yet) still waits.
+    if (!polled) {
+      polled = true;
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 0) > 0) continue;
+    }
+    polled = false;
     const Wake wake = co_await wait_readable(fd, deadline);
     if (wake == Wake::failed) co_return failure(what, LDAP_LOCAL_ERROR);
     if (wake == Wake::timeout) {

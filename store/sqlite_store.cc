@@ -144,7 +144,9 @@ Status create_private_file(const std::string& path) {
 
 struct SqliteStore::Impl {
   sqlite3* db = nullptr;
-  std::mutex mu;  // one connection, one statement at a time
+  // One connection, one statement at a time. Recursive: the jobs of run_batch call the
+  // store's methods while the batch holds it.
+  std::recursive_mutex mu;
   int version = 0;
   std::unordered_map<std::string_view, sqlite3_stmt*> statements;
 
@@ -182,8 +184,10 @@ struct SqliteStore::Impl {
   // Runs fn inside BEGIN <mode> … COMMIT, rolling back when fn or the commit fails.
   // IMMEDIATE takes the write lock up front, so a second process waits on the busy
   // timeout instead of failing to upgrade a read lock half-way through.
+  // Inside a transaction already (a batch of run_batch), a savepoint instead.
   template <class F>
   auto transaction(std::string_view begin, F&& fn) -> decltype(fn()) {
+    if (!sqlite3_get_autocommit(db)) return savepoint(std::forward<F>(fn));
     if (auto s = exec(begin, "begin transaction"); !s) return s.error();
     auto result = fn();
     if (!result) {
@@ -194,6 +198,21 @@ struct SqliteStore::Impl {
       rollback();
       return s.error();
     }
+    return result;
+  }
+  template <class F>
+  auto savepoint(F&& fn) -> decltype(fn()) {
+    if (auto s = exec("SAVEPOINT nested", "begin savepoint"); !s) return s.error();
+    auto result = fn();
+    if (!result) {
+      // Unless the error already ended the whole transaction, undo this part only.
+      if (!sqlite3_get_autocommit(db)) {
+        (void)exec("ROLLBACK TO nested", "roll back savepoint");
+        (void)exec("RELEASE nested", "release savepoint");
+      }
+      return result;
+    }
+    if (auto s = exec("RELEASE nested", "release savepoint"); !s) return s.error();
     return result;
   }
   template <class F>
@@ -1170,6 +1189,35 @@ Result<LoginSummary> SqliteStore::login_summary(const std::string& account) {
     }
     return summary;
   });
+}
+
+// --- group commit ----------------------------------------------------------------
+
+std::vector<Status> SqliteStore::run_batch(std::span<const std::function<void()>> jobs) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  std::vector<Status> outcome(jobs.size(), Status(Ok{}));
+  bool open = static_cast<bool>(d.exec("BEGIN IMMEDIATE", "begin batch"));
+  std::size_t first = 0;  // the first job of the open transaction
+  auto lose = [&](std::size_t end, const Error& why) {
+    for (std::size_t j = first; j < end; ++j) outcome[j] = why;
+  };
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    jobs[i]();
+    if (open && sqlite3_get_autocommit(d.db)) {
+      // An error inside job i rolled the whole transaction back.
+      lose(i + 1, make_error("store.io", "a store error rolled back the write transaction"));
+      open = static_cast<bool>(d.exec("BEGIN IMMEDIATE", "begin batch"));
+      first = i + 1;
+    }
+  }
+  if (open) {
+    if (auto s = d.exec("COMMIT", "commit batch"); !s) {
+      d.rollback();
+      lose(jobs.size(), s.error());
+    }
+  }
+  return outcome;
 }
 
 }  // namespace gatehouse::store

@@ -17,7 +17,8 @@ class SqliteStore final : public TenantStore,
                           public SessionStore,
                           public KeyValueStore,
                           public LockoutStore,
-                          public AuditStore {
+                          public AuditStore,
+                          public BatchStore {
  public:
   // Opens (creating if needed) and migrates. Errors: "store.open", "store.migrate"
   // (also when the file was migrated by a newer gatehouse).
@@ -67,6 +68,12 @@ class SqliteStore final : public TenantStore,
   Result<std::vector<AuditRecord>> list_audit(const AuditQuery& query) override;
   Result<std::int64_t> delete_audit_before(std::int64_t before, std::int64_t limit) override;
   Result<LoginSummary> login_summary(const std::string& account) override;
+
+  // BEGIN IMMEDIATE … COMMIT around the jobs. If the write lock cannot be had, the jobs
+  // run without a batch (each call its own transaction). An error that ends the
+  // transaction half-way (SQLITE_FULL, SQLITE_IOERR…) loses the writes of the jobs in it
+  // so far, which are reported; the rest run in a new transaction.
+  std::vector<Status> run_batch(std::span<const std::function<void()>> jobs) override;
 
  private:
   struct Impl;

@@ -3,7 +3,9 @@
 // (SQLite) implements all of them today; a PostgreSQL backend must pass the same
 // conformance suite (tests/unit/store).
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -238,6 +240,16 @@ class AuditStore {
   // Small batches keep each write transaction short beside the login path.
   virtual Result<std::int64_t> delete_audit_before(std::int64_t before, std::int64_t limit) = 0;
   virtual Result<LoginSummary> login_summary(const std::string& account) = 0;
+};
+
+// Group commit: several independent pieces of work in one write transaction. Each job
+// calls the store's methods as usual; their own transactions become savepoints of the
+// batch's. The answer says, per job, whether what it wrote was committed: a job whose
+// calls all succeeded can still lose its writes when the batch cannot be committed.
+class BatchStore {
+ public:
+  virtual ~BatchStore() = default;
+  virtual std::vector<Status> run_batch(std::span<const std::function<void()>> jobs) = 0;
 };
 
 }  // namespace gatehouse::store

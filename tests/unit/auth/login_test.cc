@@ -60,6 +60,7 @@ class LoginServiceTest : public ::testing::Test {
     auto opened = store::SqliteStore::open(dir_.file("gatehouse.db"));
     if (!opened) throw std::runtime_error(opened.error().message);
     db_ = std::move(opened).value();
+    writer_ = std::make_unique<store::GroupCommit>(*db_);
     policy(config::LockoutConfig{});
   }
 
@@ -75,7 +76,7 @@ class LoginServiceTest : public ::testing::Test {
   Result<LoginResult> attempt(std::string_view user, const std::string& password,
                               const char* client = "192.0.2.7") {
     std::vector<std::shared_ptr<directory::Directory>> dirs(dirs_.begin(), dirs_.end());
-    LoginService service(std::move(dirs), sessions_, *lockout_, audit_);
+    LoginService service(std::move(dirs), sessions_, *lockout_, audit_, *writer_);
     Secret pw(password);
     boost::asio::io_context io;
     std::optional<Result<LoginResult>> out;
@@ -101,6 +102,7 @@ class LoginServiceTest : public ::testing::Test {
   SessionManager sessions_;
   testing_support::TempDir dir_;
   std::unique_ptr<store::SqliteStore> db_;
+  std::unique_ptr<store::GroupCommit> writer_;
   std::unique_ptr<Lockout> lockout_;
   FakeAudit audit_;
   boost::asio::thread_pool pool_{2};
@@ -297,7 +299,7 @@ class SlowDirectory final : public directory::Directory {
 TEST_F(LoginServiceTest, ParallelLoginsWithTheRightPasswordAllSucceedAndParallelGuessesStopAtTheLimit) {
   for (auto status : {AuthStatus::ok, AuthStatus::bad_credentials}) {
     auto dir = std::make_shared<SlowDirectory>(status);
-    LoginService service({dir}, sessions_, *lockout_, audit_);
+    LoginService service({dir}, sessions_, *lockout_, audit_, *writer_);
     Secret pw("secret");
     boost::asio::io_context io;
     std::vector<LoginStatus> results;
