@@ -323,13 +323,17 @@ std::optional<LdapUri> LdapUri::parse(std::string_view text) {
   return uri;
 }
 
-bool LdapUri::is_loopback() const {
+bool is_loopback_host(std::string_view host) {
   if (host == "localhost") return true;
   static const Cidr v4 = *Cidr::parse("127.0.0.0/8");
   static const Cidr v6 = *Cidr::parse("::1/128");
   auto ip = IpAddress::parse(host);
   return ip && (v4.contains(*ip) || v6.contains(*ip));
 }
+
+bool LdapUri::is_loopback() const { return is_loopback_host(host); }
+
+bool Url::is_loopback() const { return is_loopback_host(host); }
 
 std::optional<ListenAddress> ListenAddress::parse(std::string_view text) {
   if (text.empty()) return std::nullopt;

@@ -35,7 +35,11 @@ struct Url {
   std::string origin() const;  // scheme://host[:port], port omitted when default
   // Parses "http://host[:port][/path]"; no userinfo, query or fragment accepted.
   static std::optional<Url> parse(std::string_view text);
+  bool is_loopback() const;
 };
+
+// "localhost", 127.0.0.0/8 or ::1.
+bool is_loopback_host(std::string_view host);
 
 struct ListenAddress {
   std::string host;  // "127.0.0.1", "::1", "0.0.0.0"
@@ -139,6 +143,33 @@ struct DirectoryConfig {
   LdapConfig ldap;  // kind ldap / active_directory
 };
 
+// One [[oidc]] provider: gatehouse is its relying party (authorization code + PKCE),
+// and optionally accepts its access tokens as bearer JWTs.
+struct OidcConfig {
+  std::string name;   // a-z, 0-9, _ and -; unique among directories and providers
+  int line = 0;
+  std::string issuer;  // exactly as written: compared byte for byte with discovery and `iss`
+  Url issuer_url;      // parsed: https, or http on a loopback host
+  std::string display_name;  // the login page's button: "Sign in with …" (default: name)
+  std::string client_id;
+  std::string client_secret_file;
+  std::vector<std::string> scopes{"openid", "email", "profile"};
+  std::string username_claim = "preferred_username";
+  std::string email_claim = "email";
+  std::string name_claim = "name";
+  std::string groups_claim = "groups";
+  std::string tenant;        // real party of the provider's users…
+  std::string tenant_claim;  // …unless this claim names it per user
+  std::string bearer_audience;  // non-empty: bearer JWTs with this aud on protected routes
+  std::vector<std::string> algorithms{"RS256", "PS256", "ES256", "EdDSA"};
+  Seconds clock_skew{60};
+  Seconds timeout{10};              // each HTTP request to the provider
+  Seconds discovery_refresh{3600};  // discovery document and JWKS are re-read this often
+  Seconds jwks_refetch_interval{30};  // an unknown kid refetches the JWKS at most this often
+  std::string ca_file;  // "" = the system's trust store (https issuers)
+  bool use_userinfo = true;  // merge the userinfo endpoint's claims when it is advertised
+};
+
 struct RouteConfig {
   std::string host;         // lower-cased, without port; "" = any host
   std::string path_prefix;  // starts with '/'
@@ -158,6 +189,7 @@ struct Config {
   LockoutConfig lockout;
   AuditConfig audit;
   std::vector<DirectoryConfig> directories;
+  std::vector<OidcConfig> oidc;
   std::vector<RouteConfig> routes;
 };
 

@@ -322,6 +322,9 @@ class Loader {
     if (!skip_lockout_) lockout();
     if (!skip_audit_) audit();
     directories();
+    providers();
+    if (!skip_directories_ && !skip_oidc_ && tables("directory").empty() && tables("oidc").empty())
+      errors_.add(1, "no [[directory]] or [[oidc]] configured: nobody could sign in");
     routes();
     LoadResult result;
     if (errors_.empty()) {
@@ -365,7 +368,7 @@ class Loader {
           if (name == "lockout") skip_lockout_ = true;
           if (name == "audit") skip_audit_ = true;
         }
-      } else if (name == "directory" || name == "route") {
+      } else if (name == "directory" || name == "route" || name == "oidc") {
         const auto* array = value.as_array();
         bool ok = array != nullptr;
         if (array)
@@ -375,9 +378,8 @@ class Loader {
                                 type_name(value));
           if (name == "directory") skip_directories_ = true;
           if (name == "route") skip_routes_ = true;
+          if (name == "oidc") skip_oidc_ = true;
         }
-      } else if (name == "oidc") {
-        errors_.add(line, "[[oidc]] " + std::string(kNotYet));
       } else if (value.is_table()) {
         errors_.add(line_of(key.source()), "unknown table [" + name + "]");
       } else if (value.is_array_of_tables()) {
@@ -569,11 +571,7 @@ class Loader {
   void directories() {
     if (skip_directories_) return;
     auto list = tables("directory");
-    if (list.empty()) {
-      errors_.add(1, "no [[directory]] configured");
-      return;
-    }
-    std::map<std::string, int> names;  // name -> line of its table
+    std::map<std::string, int>& names = login_names_;  // name -> line of its table
     for (const auto* t : list) {
       Section s(errors_, "directory", t);
       DirectoryConfig d;
@@ -771,6 +769,134 @@ class Loader {
     return ok;
   }
 
+  void providers() {
+    if (skip_oidc_) return;
+    for (const auto* t : tables("oidc")) {
+      Section s(errors_, "oidc", t);
+      s.check_keys({"name", "display_name", "issuer", "client_id", "client_secret_file", "scopes",
+                    "username_claim", "email_claim", "name_claim", "groups_claim", "tenant", "tenant_claim",
+                    "bearer_audience", "algorithms", "clock_skew", "timeout", "discovery_refresh",
+                    "jwks_refetch_interval", "ca_file", "use_userinfo"});
+      OidcConfig c;
+      c.line = s.line();
+      bool ok = true;
+      auto fail = [&](std::string_view key, const std::string& message) {
+        s.fail(key, message);
+        ok = false;
+      };
+      auto get_string = [&](std::string_view key, std::string& out, bool required = false) {
+        if (!s.has(key)) {
+          if (required) {
+            s.missing(key);
+            ok = false;
+          }
+          return;
+        }
+        if (auto v = s.string(key)) out = *v; else ok = false;
+      };
+
+      get_string("name", c.name, true);
+      if (s.has("name") && ok) {
+        if (!valid_directory_name(c.name)) {
+          fail("name", quote(c.name) + " is not a valid name (use a-z, 0-9, _ and -)");
+        } else if (auto [it, inserted] = login_names_.emplace(c.name, c.line); !inserted) {
+          fail("name", quote(c.name) + " is already used by the [[directory]] or [[oidc]] at line " +
+                           std::to_string(it->second));
+        }
+      }
+      get_string("display_name", c.display_name);
+      if (c.display_name.empty()) c.display_name = c.name;
+
+      get_string("issuer", c.issuer, true);
+      if (!c.issuer.empty()) {
+        auto url = Url::parse(c.issuer);
+        if (!url) {
+          fail("issuer", quote(c.issuer) + " is not an https:// URL (no query or fragment)");
+        } else if (url->scheme != "https" && !url->is_loopback()) {
+          fail("issuer", quote(c.issuer) + " must use https (http only for a provider on this machine)");
+        } else {
+          c.issuer_url = *url;
+        }
+      } else if (s.has("issuer")) {
+        fail("issuer", "must not be empty");
+      }
+
+      get_string("client_id", c.client_id, true);
+      if (s.has("client_id") && c.client_id.empty()) fail("client_id", "must not be empty");
+      get_string("client_secret_file", c.client_secret_file, true);
+      if (!c.client_secret_file.empty()) {
+        if (auto problem = file_problem(c.client_secret_file)) fail("client_secret_file", *problem);
+      }
+
+      if (s.has("scopes")) {
+        if (auto list = s.strings("scopes")) {
+          c.scopes.clear();
+          for (const auto& scope : *list) {
+            if (scope.value.empty() || scope.value.find_first_of(" \t\r\n\"\\") != std::string::npos) {
+              s.fail_at(scope.line, "scopes", quote(scope.value) + " is not a scope name");
+              ok = false;
+            } else {
+              c.scopes.push_back(scope.value);
+            }
+          }
+          if (std::find(c.scopes.begin(), c.scopes.end(), "openid") == c.scopes.end())
+            fail("scopes", "must include \"openid\"");
+        } else {
+          ok = false;
+        }
+      }
+
+      get_string("username_claim", c.username_claim);
+      get_string("email_claim", c.email_claim);
+      get_string("name_claim", c.name_claim);
+      get_string("groups_claim", c.groups_claim);
+      if (c.username_claim.empty()) fail("username_claim", "must not be empty (\"sub\" is always there)");
+      get_string("tenant", c.tenant);
+      get_string("tenant_claim", c.tenant_claim);
+      if (c.tenant.empty() && c.tenant_claim.empty()) {
+        errors_.add(s.line(), "[oidc] " + quote(c.name) +
+                                  ": set tenant (the organisation of its users) or tenant_claim");
+        ok = false;
+      }
+      get_string("bearer_audience", c.bearer_audience);
+
+      if (s.has("algorithms")) {
+        if (auto list = s.strings("algorithms")) {
+          c.algorithms.clear();
+          for (const auto& alg : *list) {
+            if (alg.value == "RS256" || alg.value == "PS256" || alg.value == "ES256" || alg.value == "EdDSA") {
+              c.algorithms.push_back(alg.value);
+            } else {
+              s.fail_at(alg.line, "algorithms",
+                        quote(alg.value) + " is not accepted (choose from RS256, PS256, ES256, EdDSA; "
+                                           "never none or HS*)");
+              ok = false;
+            }
+          }
+          if (list->empty()) fail("algorithms", "must name at least one algorithm");
+        } else {
+          ok = false;
+        }
+      }
+
+      auto get_duration = [&](std::string_view key, Seconds min, Seconds max, Seconds& out) {
+        if (!s.has(key)) return;
+        if (auto v = s.duration_between(key, min, max)) out = *v; else ok = false;
+      };
+      get_duration("clock_skew", Seconds(0), Seconds(600), c.clock_skew);
+      get_duration("timeout", Seconds(1), Seconds(120), c.timeout);
+      get_duration("discovery_refresh", Seconds(60), Seconds(7 * 86400), c.discovery_refresh);
+      get_duration("jwks_refetch_interval", Seconds(1), Seconds(3600), c.jwks_refetch_interval);
+      get_string("ca_file", c.ca_file);
+      if (!c.ca_file.empty())
+        if (auto problem = file_problem(c.ca_file)) fail("ca_file", *problem);
+      if (s.has("use_userinfo")) {
+        if (auto v = s.boolean("use_userinfo")) c.use_userinfo = *v; else ok = false;
+      }
+      if (ok) config_->oidc.push_back(std::move(c));
+    }
+  }
+
   void routes() {
     if (skip_routes_) return;
     auto list = tables("route");
@@ -867,7 +993,8 @@ class Loader {
   std::shared_ptr<Config> config_ = std::make_shared<Config>();
   bool skip_server_ = false, skip_store_ = false, skip_keys_ = false, skip_session_ = false;
   bool skip_lockout_ = false, skip_audit_ = false;
-  bool skip_directories_ = false, skip_routes_ = false;
+  bool skip_directories_ = false, skip_routes_ = false, skip_oidc_ = false;
+  std::map<std::string, int> login_names_;  // directory and provider names -> line
 };
 
 }  // namespace

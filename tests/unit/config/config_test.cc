@@ -881,7 +881,7 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(
         ErrorCase{"NoneConfigured",
                   kServer + kStore + kRoute,
-                  {"test.toml:1: no [[directory]] configured"}},
+                  {"test.toml:1: no [[directory]] or [[oidc]] configured: nobody could sign in"}},
         ErrorCase{"NameMissing",
                   with_directories("[[directory]]\nkind = \"local\"\n"),
                   {"test.toml:1: [directory] name: missing"}},
@@ -1119,9 +1119,9 @@ INSTANTIATE_TEST_SUITE_P(
 
 INSTANTIATE_TEST_SUITE_P(
     TopLevel, ConfigErrors,
-    testing::Values(ErrorCase{"OidcNotYetReportedOnce",
-                              with_all("[[oidc]]\nname = \"a\"\n[[oidc]]\nname = \"b\"\n"),
-                              {"test.toml:1: [[oidc]] is not supported by this build yet"}},
+    testing::Values(ErrorCase{"OidcNotAnArrayOfTables",
+                              with_all("oidc = \"sso\"\n"),
+                              {"test.toml:1: oidc: expected an array of tables (write [[oidc]]), got string"}},
                     ErrorCase{"UnknownTable",
                               with_all("[servr]\nlisten = \":8080\"\n"),
                               {"test.toml:1: unknown table [servr]"}},
@@ -1142,6 +1142,123 @@ INSTANTIATE_TEST_SUITE_P(
                         "SectionNotATable",
                         "server = \"127.0.0.1:8080\"\n" + kStore + kDirectory + kRoute,
                         {"test.toml:1: server: expected a table (write [server]), got string"}}),
+    error_case_name);
+
+// Lines 1-6: a valid [[oidc]] table; `extra` follows on line 7.
+std::string oidc_table(const std::string& extra) {
+  return std::string("[[oidc]]\nname = \"sso\"\nissuer = \"https://idp.example.org\"\n") +
+         "client_id = \"gatehouse\"\nclient_secret_file = \"" __FILE__ "\"\ntenant = \"example\"\n" + extra;
+}
+
+TEST(ParseConfig, OidcProviderWithDefaults) {
+  auto result = parse_config(with_all(oidc_table("")), "test.toml");
+  ASSERT_TRUE(result.config) << (result.errors.empty() ? "" : result.errors[0].to_string());
+  ASSERT_EQ(result.config->oidc.size(), 1u);
+  const auto& o = result.config->oidc[0];
+  EXPECT_EQ(o.name, "sso");
+  EXPECT_EQ(o.display_name, "sso");
+  EXPECT_EQ(o.issuer, "https://idp.example.org");
+  EXPECT_EQ(o.issuer_url.host, "idp.example.org");
+  EXPECT_EQ(o.client_id, "gatehouse");
+  EXPECT_EQ(o.scopes, (std::vector<std::string>{"openid", "email", "profile"}));
+  EXPECT_EQ(o.username_claim, "preferred_username");
+  EXPECT_EQ(o.groups_claim, "groups");
+  EXPECT_EQ(o.tenant, "example");
+  EXPECT_TRUE(o.tenant_claim.empty());
+  EXPECT_TRUE(o.bearer_audience.empty());
+  EXPECT_EQ(o.algorithms, (std::vector<std::string>{"RS256", "PS256", "ES256", "EdDSA"}));
+  EXPECT_EQ(o.clock_skew, Seconds(60));
+  EXPECT_EQ(o.timeout, Seconds(10));
+  EXPECT_TRUE(o.use_userinfo);
+}
+
+TEST(ParseConfig, OidcProviderEveryKey) {
+  auto result = parse_config(
+      with_all(oidc_table("display_name = \"Corporate SSO\"\nscopes = [\"openid\", \"groups\"]\n"
+                          "username_claim = \"email\"\nemail_claim = \"mail\"\nname_claim = \"display\"\n"
+                          "groups_claim = \"roles\"\ntenant_claim = \"org\"\n"
+                          "bearer_audience = \"https://api.example.org\"\nalgorithms = [\"ES256\"]\n"
+                          "clock_skew = \"30s\"\ntimeout = \"5s\"\ndiscovery_refresh = \"2h\"\n"
+                          "jwks_refetch_interval = \"1m\"\nca_file = \"" __FILE__ "\"\nuse_userinfo = false\n")),
+      "test.toml");
+  ASSERT_TRUE(result.config) << (result.errors.empty() ? "" : result.errors[0].to_string());
+  const auto& o = result.config->oidc.at(0);
+  EXPECT_EQ(o.display_name, "Corporate SSO");
+  EXPECT_EQ(o.scopes, (std::vector<std::string>{"openid", "groups"}));
+  EXPECT_EQ(o.username_claim, "email");
+  EXPECT_EQ(o.email_claim, "mail");
+  EXPECT_EQ(o.name_claim, "display");
+  EXPECT_EQ(o.groups_claim, "roles");
+  EXPECT_EQ(o.tenant_claim, "org");
+  EXPECT_EQ(o.bearer_audience, "https://api.example.org");
+  EXPECT_EQ(o.algorithms, (std::vector<std::string>{"ES256"}));
+  EXPECT_EQ(o.clock_skew, Seconds(30));
+  EXPECT_EQ(o.timeout, Seconds(5));
+  EXPECT_EQ(o.discovery_refresh, Seconds(7200));
+  EXPECT_EQ(o.jwks_refetch_interval, Seconds(60));
+  EXPECT_FALSE(o.use_userinfo);
+}
+
+TEST(ParseConfig, OidcAloneIsEnoughToSignIn) {
+  auto result = parse_config(oidc_table("") + kServer + kStore + kRoute, "test.toml");
+  ASSERT_TRUE(result.config) << (result.errors.empty() ? "" : result.errors[0].to_string());
+  EXPECT_TRUE(result.config->directories.empty());
+  EXPECT_EQ(result.config->oidc.size(), 1u);
+}
+
+TEST(ParseConfig, OidcHttpIssuerOnLoopbackIsAccepted) {
+  auto text = replace_all(oidc_table(""), "https://idp.example.org", "http://127.0.0.1:9400");
+  auto result = parse_config(with_all(text), "test.toml");
+  ASSERT_TRUE(result.config) << (result.errors.empty() ? "" : result.errors[0].to_string());
+  EXPECT_EQ(result.config->oidc.at(0).issuer, "http://127.0.0.1:9400");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Oidc, ConfigErrors,
+    testing::Values(
+        ErrorCase{"IssuerMissing",
+                  with_all(replace_all(oidc_table(""), "issuer = \"https://idp.example.org\"\n", "\n")),
+                  {"test.toml:1: [oidc] issuer: missing"}},
+        ErrorCase{"IssuerPlainHttp",
+                  with_all(replace_all(oidc_table(""), "https://idp.example.org", "http://idp.example.org")),
+                  {"test.toml:3: [oidc] issuer: \"http://idp.example.org\" must use https (http only for a "
+                   "provider on this machine)"}},
+        ErrorCase{"IssuerNotAUrl",
+                  with_all(replace_all(oidc_table(""), "https://idp.example.org", "idp.example.org")),
+                  {"test.toml:3: [oidc] issuer: \"idp.example.org\" is not an https:// URL (no query or "
+                   "fragment)"}},
+        ErrorCase{"ClientIdMissing",
+                  with_all(replace_all(oidc_table(""), "client_id = \"gatehouse\"\n", "\n")),
+                  {"test.toml:1: [oidc] client_id: missing"}},
+        ErrorCase{"SecretFileMissing",
+                  with_all(oidc_table("").replace(oidc_table("").find("client_secret_file"),
+                                                  std::string("client_secret_file = \"" __FILE__ "\"").size(),
+                                                  "client_secret_file = \"/nonexistent/oidc.secret\"")),
+                  {"test.toml:5: [oidc] client_secret_file: missing file \"/nonexistent/oidc.secret\""}},
+        ErrorCase{"NoTenant",
+                  with_all(replace_all(oidc_table(""), "tenant = \"example\"\n", "\n")),
+                  {"test.toml:1: [oidc] \"sso\": set tenant (the organisation of its users) or tenant_claim"}},
+        ErrorCase{"AlgorithmNone",
+                  with_all(oidc_table("algorithms = [\"RS256\", \"none\"]\n")),
+                  {"test.toml:7: [oidc] algorithms: \"none\" is not accepted (choose from RS256, PS256, "
+                   "ES256, EdDSA; never none or HS*)"}},
+        ErrorCase{"AlgorithmHmac",
+                  with_all(oidc_table("algorithms = [\"HS256\"]\n")),
+                  {"test.toml:7: [oidc] algorithms: \"HS256\" is not accepted (choose from RS256, PS256, "
+                   "ES256, EdDSA; never none or HS*)"}},
+        ErrorCase{"ScopesWithoutOpenid",
+                  with_all(oidc_table("scopes = [\"email\"]\n")),
+                  {"test.toml:7: [oidc] scopes: must include \"openid\""}},
+        ErrorCase{"NameClashesWithDirectory",
+                  with_all(replace_all(oidc_table(""), "name = \"sso\"", "name = \"local\"")),
+                  {"test.toml:2: [oidc] name: \"local\" is already used by the [[directory]] or [[oidc]] "
+                   "at line 12"}},
+        ErrorCase{"UnknownKey",
+                  with_all(oidc_table("client_secret = \"hunter2\"\n")),
+                  {"test.toml:7: unknown key \"client_secret\" in [oidc]"}},
+        ErrorCase{"SkewTooLarge",
+                  with_all(oidc_table("clock_skew = \"1h\"\n")),
+                  {"test.toml:7: [oidc] clock_skew: must be between 0s and 10m, got 1h"}}),
     error_case_name);
 
 // ---------------------------------------------------------------------------------------
@@ -1168,7 +1285,7 @@ TEST(ParseConfig, CollectsEveryErrorSortedByLine) {
   EXPECT_EQ(messages(result),
             (std::vector<std::string>{
                 "test.toml:1: [store] path: missing",
-                "test.toml:1: no [[directory]] configured",
+                "test.toml:1: no [[directory]] or [[oidc]] configured: nobody could sign in",
                 "test.toml:2: [route] path_prefix: \"app\" does not start with \"/\"",
                 "test.toml:3: [route] upstream: \"ftp://x\" is not an http:// or https:// URL",
                 "test.toml:5: [server] listen: expected a string, got integer",
