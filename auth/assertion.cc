@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "auth/encoding.h"
+#include "common/encoding.h"
 
 namespace gatehouse::auth {
 namespace {

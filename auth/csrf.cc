@@ -2,7 +2,7 @@
 
 #include <sodium.h>
 
-#include "auth/encoding.h"
+#include "common/encoding.h"
 
 namespace gatehouse::auth {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "auth/encoding.h"
+#include "common/encoding.h"
 
 namespace gatehouse::auth {
 

@@ -17,7 +17,7 @@
 #include <sstream>
 
 #include "auth/audit.h"
-#include "auth/encoding.h"
+#include "common/encoding.h"
 #include "auth/keys.h"
 #include "auth/lockout.h"
 #include "common/clock.h"
@@ -86,7 +86,7 @@ std::optional<Secret> password_from_stdin() {
   return s;
 }
 
-Secret generated_password() { return Secret(auth::base64url_encode(auth::random_bytes(15))); }
+Secret generated_password() { return Secret(base64url_encode(random_bytes(15))); }
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string out;

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "auth/encoding.h"
+#include "common/encoding.h"
 #include "daemon/pages.h"
 
 namespace gatehouse::daemon {
@@ -15,7 +15,7 @@ std::string decode_jwt_part(std::string_view jwt, int index) {
     jwt.remove_prefix(dot + 1);
   }
   auto part = jwt.substr(0, jwt.find('.'));
-  auto raw = auth::base64url_decode(part);
+  auto raw = base64url_decode(part);
   if (!raw) return {};
   auto j = nlohmann::json::parse(*raw, nullptr, false);
   if (j.is_discarded()) return {};

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "auth/encoding.h"
+#include "common/encoding.h"
 #include "integration/directory_fixture.h"
 #include "integration/harness.h"
 #include "integration/slapd_server.h"
@@ -325,7 +325,7 @@ TEST_F(LdapTest, GroupCyclesAndCommasInGroupNames) {
   const auto first_dot = jwt.find('.');
   const auto second_dot = jwt.find('.', first_dot + 1);
   ASSERT_NE(second_dot, std::string::npos) << jwt;
-  auto payload = auth::base64url_decode(jwt.substr(first_dot + 1, second_dot - first_dot - 1));
+  auto payload = base64url_decode(jwt.substr(first_dot + 1, second_dot - first_dot - 1));
   ASSERT_TRUE(payload);
   auto claims = nlohmann::json::parse(*payload);
   EXPECT_EQ(claims["groups"], nlohmann::json::array({"R&D, Europe", "cycle-a", "cycle-b"})) << *payload;

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "auth/assertion_issuer.h"
-#include "auth/encoding.h"
+#include "common/encoding.h"
 #include "common/clock.h"
 #include "unit/auth/fakes.h"
 

@@ -5,7 +5,7 @@
 #include <set>
 #include <string>
 
-#include "auth/encoding.h"
+#include "common/encoding.h"
 #include "unit/auth/fakes.h"
 
 namespace gatehouse::auth {

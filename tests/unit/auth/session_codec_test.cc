@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "auth/encoding.h"
+#include "common/encoding.h"
 #include "unit/auth/fakes.h"
 
 namespace gatehouse::auth {

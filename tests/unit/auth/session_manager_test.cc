@@ -7,7 +7,7 @@
 #include <ostream>
 #include <string>
 
-#include "auth/encoding.h"
+#include "common/encoding.h"
 #include "common/clock.h"
 #include "unit/auth/fakes.h"
 

@@ -1,8 +1,8 @@
-#include "auth/encoding.h"
+#include "common/encoding.h"
 
 #include <sodium.h>
 
-namespace gatehouse::auth {
+namespace gatehouse {
 
 std::string base64url_encode(std::string_view bytes) {
   std::string out(sodium_base64_encoded_len(bytes.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING),
@@ -37,4 +37,4 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-}  // namespace gatehouse::auth
+}  // namespace gatehouse

@@ -4,11 +4,11 @@
 #include <string>
 #include <string_view>
 
-namespace gatehouse::auth {
+namespace gatehouse {
 
 std::string base64url_encode(std::string_view bytes);
 std::optional<std::string> base64url_decode(std::string_view text);
 std::string random_bytes(std::size_t n);
 bool constant_time_equal(std::string_view a, std::string_view b);
 
-}  // namespace gatehouse::auth
+}  // namespace gatehouse
