@@ -25,7 +25,13 @@ class Key {
   std::array<std::uint8_t, kKeyBytes> bytes_{};
 };
 
-enum class KeyPurpose : std::uint64_t { session_cookie = 1, csrf = 2, signing_key_wrap = 3 };
+enum class KeyPurpose : std::uint64_t {
+  session_cookie = 1,
+  csrf = 2,
+  signing_key_wrap = 3,
+  oidc_flow = 4,    // the cookie that carries state, nonce and PKCE verifier of a sign-in
+  oidc_tokens = 5,  // a session's provider tokens at rest
+};
 
 class MasterKey {
  public:

@@ -27,8 +27,8 @@ std::int64_t SessionManager::expires_at(const store::SessionRecord& r) const {
                   r.last_seen + config_.idle_timeout.count());
 }
 
-Result<NewSession> SessionManager::create(const directory::Identity& identity,
-                                          const std::string& source) {
+Result<NewSession> SessionManager::create(const directory::Identity& identity, const std::string& source,
+                                          std::string provider_state, std::int64_t refresh_at) {
   auto record = std::make_shared<store::SessionRecord>();
   record->id = random_bytes(kSessionIdBytes);
   record->user = identity.username;
@@ -39,6 +39,8 @@ Result<NewSession> SessionManager::create(const directory::Identity& identity,
   record->effective_party = identity.tenant;
   record->source = source;
   record->created_at = record->last_seen = clock_.now();
+  record->provider_state = std::move(provider_state);
+  record->refresh_at = refresh_at;
   if (auto st = store_.create_session(*record); !st) return st.error();
   NewSession out{record, codec_.seal(record->id)};
   {
@@ -93,6 +95,31 @@ Result<SessionPtr> SessionManager::resolve(std::string_view cookie_value) {
     cache_[*id] = CacheEntry{record, steady_now};
   }
   return record;
+}
+
+Status SessionManager::update(const std::string& session_id, const directory::Identity& identity,
+                              std::string provider_state, std::int64_t refresh_at) {
+  store::SessionUpdate u;
+  u.user = identity.username;
+  u.email = identity.email;
+  u.display_name = identity.display_name;
+  u.groups = identity.groups;
+  u.real_party = identity.tenant;
+  u.effective_party = identity.tenant;
+  u.provider_state = std::move(provider_state);
+  u.refresh_at = refresh_at;
+  auto st = store_.update_session(session_id, u);
+  std::unique_lock lock(mu_);
+  cache_.erase(session_id);  // the next resolve reads the new record
+  return st;
+}
+
+Status SessionManager::end_id(const std::string& session_id) {
+  {
+    std::unique_lock lock(mu_);
+    cache_.erase(session_id);
+  }
+  return store_.delete_session(session_id);
 }
 
 Status SessionManager::end(std::string_view cookie_value) {

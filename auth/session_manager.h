@@ -33,7 +33,14 @@ class SessionManager {
                  std::chrono::milliseconds cache_ttl = std::chrono::milliseconds(1000));
 
   // Always a fresh random id: a session id known before login is never reused.
-  Result<NewSession> create(const directory::Identity& identity, const std::string& source);
+  // `provider_state` and `refresh_at`: see store::SessionRecord (OpenID sessions).
+  Result<NewSession> create(const directory::Identity& identity, const std::string& source,
+                            std::string provider_state = {}, std::int64_t refresh_at = 0);
+  // New claims for a live session (an OpenID refresh); the cache sees them at once.
+  Status update(const std::string& session_id, const directory::Identity& identity,
+                std::string provider_state, std::int64_t refresh_at);
+  // Ends a session known by id (not by cookie): a refresh the provider refused.
+  Status end_id(const std::string& session_id);
 
   // nullptr when the cookie is invalid, unknown, expired (idle or absolute) or revoked.
   // Expired records are deleted. Only store trouble is an error.

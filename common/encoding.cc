@@ -13,6 +13,14 @@ std::string base64url_encode(std::string_view bytes) {
   return out;
 }
 
+std::string base64_encode(std::string_view bytes) {
+  std::string out(sodium_base64_encoded_len(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                    bytes.size(), sodium_base64_VARIANT_ORIGINAL);
+  out.resize(out.size() - 1);  // trailing NUL
+  return out;
+}
+
 std::optional<std::string> base64url_decode(std::string_view text) {
   std::string out(text.size() * 3 / 4 + 3, '\0');
   std::size_t len = 0;

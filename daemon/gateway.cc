@@ -1,12 +1,14 @@
 #include "daemon/gateway.h"
 
 #include <ctime>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "auth/identity_headers.h"
 #include "auth/policy.h"
 #include "auth/redirect.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "daemon/form.h"
 #include "daemon/identity.h"
 #include "daemon/pages.h"
@@ -30,6 +32,7 @@ constexpr std::size_t kRelayChunk = 64 * 1024;
 constexpr std::size_t kFormLimit = 16 * 1024;
 constexpr auto kKeepAliveIdle = std::chrono::seconds(75);
 constexpr std::string_view kInternalPrefix = "/.gatehouse/";
+constexpr std::string_view kOidcPrefix = "/.gatehouse/oidc/";
 constexpr std::string_view kGenericLoginFailure = "The user name or password is incorrect.";
 
 // Said only when the directory confirmed the password itself was right (AD 532, 773):
@@ -279,7 +282,14 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
                                      "No application is configured at this address.");
 
   auth::SessionPtr session;
-  if (auto cookie = request_cookie(req, ctx_.config->session.cookie_name); !cookie.empty()) {
+  const auto authorization = req[http::field::authorization];
+  if (!route->is_public && ctx_.oidc.bearer_enabled() && authorization.size() > 7 &&
+      beast::iequals(authorization.substr(0, 7), "Bearer ")) {
+    // An API client: the token is the identity, no session, no cookie.
+    bool keep = false, responded = false;
+    session = co_await bearer_session(c, parser, authorization.substr(7), keep, responded);
+    if (responded) co_return keep;
+  } else if (auto cookie = request_cookie(req, ctx_.config->session.cookie_name); !cookie.empty()) {
     auto resolved = ctx_.sessions.resolve(cookie);
     if (!resolved) {
       log::error("session.store_error", {{"error", resolved.error().message}});
@@ -287,6 +297,17 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
                                        "Temporarily unavailable", "Please try again in a moment.");
     }
     session = std::move(resolved.value());
+    // An OpenID session that outlived its ID token: fresh claims from the refresh token.
+    if (session && ctx_.oidc.refresh_due(*session)) {
+      const auth::RefreshOutcome refreshed =
+          co_await run_blocking(ctx_.blocking, [&] { return ctx_.oidc.refresh(*session); });
+      if (refreshed == auth::RefreshOutcome::ended) {
+        session.reset();
+      } else if (refreshed == auth::RefreshOutcome::refreshed) {
+        auto again = ctx_.sessions.resolve(cookie);
+        if (again) session = std::move(again.value());
+      }
+    }
   }
 
   switch (auth::decide_access(*route, session.get())) {
@@ -301,7 +322,12 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
       if (accepts_html(req)) {
         http::response<http::string_body> res{http::status::found, 11};
         set_page_headers(res);
-        res.set(http::field::location, "/.gatehouse/login?rd=" + url_encode(rd));
+        // Only one way to sign in, through a provider: go straight there.
+        if (ctx_.config->directories.empty() && ctx_.oidc.providers().size() == 1)
+          res.set(http::field::location, "/.gatehouse/oidc/" + url_encode(ctx_.oidc.providers()[0]->name()) +
+                                             "/start?rd=" + url_encode(rd));
+        else
+          res.set(http::field::location, "/.gatehouse/login?rd=" + url_encode(rd));
         res.body() = error_page(302, "Sign-in required", "Continue to the sign-in page.");
         co_return co_await respond(c, parser, res);
       }
@@ -328,6 +354,8 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
     if (method == http::verb::post) co_return co_await handle_login_post(c, parser);
   } else if (path == "/.gatehouse/logout") {
     if (method == http::verb::post) co_return co_await handle_logout(c, parser);
+  } else if (path.starts_with(kOidcPrefix)) {
+    if (get) co_return co_await handle_oidc(c, parser, std::string_view(path).substr(kOidcPrefix.size()), query);
   } else if (path == "/.gatehouse/whoami" && get) {
     http::response<http::string_body> res{http::status::ok, 11};
     res.set(http::field::content_type, "application/json");
@@ -394,7 +422,7 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
 
 asio::awaitable<bool> Gateway::handle_login_form(Connection& c, Parser& parser, const std::string& query) {
   auto params = parse_form(query);
-  LoginPageModel model;
+  LoginPageModel model = login_model();
   model.rd = auth::safe_redirect(form_value(params, "rd"));
   if (form_value(params, "signed_out") == "1") model.notice = "You have been signed out.";
   std::string binding = request_cookie(parser.get(), csrf_cookie_);
@@ -449,7 +477,7 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
   const bool csrf_ok = ctx_.csrf.verify(binding, form_value(fields, "csrf"));
   wipe_form(fields);
 
-  LoginPageModel model;
+  LoginPageModel model = login_model();
   model.rd = rd;
   model.username = username;
   http::response<http::string_body> res{http::status::ok, 11};
@@ -515,8 +543,16 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
 
 asio::awaitable<bool> Gateway::handle_logout(Connection& c, Parser& parser) {
   auto& req = parser.get();
+  std::string location = "/.gatehouse/login?signed_out=1";
   if (auto cookie = request_cookie(req, ctx_.config->session.cookie_name); !cookie.empty()) {
     auto s = ctx_.sessions.resolve(cookie);
+    // Signed in through a provider with RP-initiated logout: end the session there too.
+    if (s && *s && !(*s)->provider_state.empty()) {
+      const std::string back = ctx_.config->server.public_url.origin() + "/.gatehouse/login";
+      std::string provider_logout =
+          co_await run_blocking(ctx_.blocking, [&] { return ctx_.oidc.end_session_url(**s, back); });
+      if (!provider_logout.empty()) location = std::move(provider_logout);
+    }
     if (auto st = ctx_.sessions.end(cookie); !st)
       log::error("logout.error", {{"error", st.error().message}});
     else if (s && *s)
@@ -525,10 +561,108 @@ asio::awaitable<bool> Gateway::handle_logout(Connection& c, Parser& parser) {
   }
   http::response<http::string_body> res{http::status::see_other, 11};
   set_page_headers(res);
-  res.set(http::field::location, "/.gatehouse/login?signed_out=1");
+  res.set(http::field::location, location);
   res.set(http::field::set_cookie,
           cookie_header(ctx_.config->session.cookie_name, "", "/", "Lax", secure_cookies_, true));
   co_return co_await respond(c, parser, res);
+}
+
+LoginPageModel Gateway::login_model() const {
+  LoginPageModel model;
+  model.password_form = !ctx_.config->directories.empty();
+  for (const auto& p : ctx_.oidc.providers()) model.providers.push_back({p->name(), p->config().display_name});
+  return model;
+}
+
+asio::awaitable<bool> Gateway::handle_oidc(Connection& c, Parser& parser, std::string_view rest,
+                                           const std::string& query) {
+  auto& req = parser.get();
+  const auto slash = rest.find('/');
+  const std::string name(rest.substr(0, slash));
+  const std::string_view action = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  oidc::Provider* provider = ctx_.oidc.find(name);
+  if (provider == nullptr || (action != "start" && action != "callback"))
+    co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
+                                     "There is nothing at this address.");
+  const std::string callback_path = std::string(kOidcPrefix) + name + "/callback";
+  auto params = parse_form(query);
+
+  if (action == "start") {
+    const std::string rd(form_value(params, "rd"));
+    const IpAddress client = IpAddress::parse(c.forward.client_address).value_or(IpAddress{});
+    auto started = co_await run_blocking(ctx_.blocking, [&] { return ctx_.oidc.start(*provider, rd, client); });
+    if (!started) {
+      log::error("oidc.start_failed", {{"provider", name}, {"error", started.error().message}});
+      co_return co_await respond_error(c, parser, http::status::service_unavailable,
+                                       "Sign-in is temporarily unavailable",
+                                       provider->config().display_name +
+                                           " cannot be reached right now. Please try again in a moment.");
+    }
+    http::response<http::string_body> res{http::status::found, 11};
+    set_page_headers(res);
+    res.set(http::field::location, started->location);
+    // Sent back only to the callback, and only for the time a sign-in may take.
+    std::string cookie = started->cookie_name + "=" + started->cookie_value + "; Path=" + callback_path +
+                         "; Max-Age=" + std::to_string(auth::kOidcFlowLifetime) + "; HttpOnly; SameSite=Lax";
+    if (secure_cookies_) cookie += "; Secure";
+    res.set(http::field::set_cookie, cookie);
+    res.body() = error_page(302, "Signing in", "Continue to " + provider->config().display_name + ".");
+    co_return co_await respond(c, parser, res);
+  }
+
+  std::map<std::string, std::string> fields;
+  for (auto& [k, v] : params) fields.emplace(k, v);  // the first of repeated parameters
+  std::string cookies;
+  for (auto it = req.find(http::field::cookie); it != req.end() && it->name() == http::field::cookie; ++it) {
+    if (!cookies.empty()) cookies += "; ";
+    cookies += std::string(it->value());
+  }
+  const IpAddress client = IpAddress::parse(c.forward.client_address).value_or(IpAddress{});
+  auto outcome =
+      co_await run_blocking(ctx_.blocking, [&] { return ctx_.oidc.finish(*provider, fields, cookies, client); });
+  http::response<http::string_body> res{http::status::see_other, 11};
+  set_page_headers(res);
+  if (auto flow_cookie = auth::OidcLogin::flow_cookie_name(form_value(params, "state")); !flow_cookie.empty())
+    res.insert(http::field::set_cookie, cookie_header(flow_cookie, "", callback_path, "Lax", secure_cookies_, true));
+  if (!outcome.ok) {
+    res.result(static_cast<http::status>(outcome.status));
+    res.body() = error_page(outcome.status, "Sign-in failed", outcome.message);
+    co_return co_await respond(c, parser, res);
+  }
+  if (auto old = request_cookie(req, ctx_.config->session.cookie_name); !old.empty()) (void)ctx_.sessions.end(old);
+  res.set(http::field::location, outcome.rd);
+  res.insert(http::field::set_cookie, cookie_header(ctx_.config->session.cookie_name, outcome.session.cookie_value,
+                                                    "/", "Lax", secure_cookies_, false));
+  co_return co_await respond(c, parser, res);
+}
+
+asio::awaitable<auth::SessionPtr> Gateway::bearer_session(Connection& c, Parser& parser, std::string_view header,
+                                                          bool& keep_alive, bool& responded) {
+  const std::string token(trim_blanks(header));
+  std::optional<Result<store::SessionRecord>> verified = ctx_.oidc.bearer_cached(token);
+  if (!verified) verified.emplace(co_await run_blocking(ctx_.blocking, [&] { return ctx_.oidc.bearer(token); }));
+  if (*verified) co_return std::make_shared<const store::SessionRecord>(std::move(verified->value()));
+
+  const Error& why = verified->error();
+  responded = true;
+  if (why.code == "oidc.unreachable") {
+    log::error("bearer.unavailable", {{"client", c.forward.client_address}, {"error", why.message}});
+    keep_alive = co_await respond_error(c, parser, http::status::service_unavailable, "Temporarily unavailable",
+                                        "The identity provider cannot be reached. Please try again in a moment.");
+    co_return nullptr;
+  }
+  // Never the token itself: only why it was refused.
+  log::info("bearer.rejected", {{"client", c.forward.client_address}, {"reason", why.message}});
+  http::response<http::string_body> res{http::status::unauthorized, 11};
+  std::string description;
+  for (char ch : why.message) description += (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20) ? ' ' : ch;
+  res.set(http::field::www_authenticate,
+          "Bearer realm=\"gatehouse\", error=\"invalid_token\", error_description=\"" + description + "\"");
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = R"({"error":"invalid_token"})";
+  keep_alive = co_await respond(c, parser, res);
+  co_return nullptr;
 }
 
 asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config::RouteConfig& route,

@@ -9,9 +9,11 @@
 #include "auth/assertion_issuer.h"
 #include "auth/csrf.h"
 #include "auth/login.h"
+#include "auth/oidc_login.h"
 #include "auth/session_manager.h"
 #include "config/config.h"
 #include "daemon/asio.h"
+#include "daemon/pages.h"
 #include "daemon/router.h"
 #include "daemon/upstream_pool.h"
 
@@ -27,6 +29,7 @@ struct GatewayContext {
   std::shared_ptr<const config::Config> config;
   auth::SessionManager& sessions;
   auth::LoginService& login;
+  auth::OidcLogin& oidc;
   auth::AssertionIssuer& assertions;
   const auth::AssertionSigner& signer;
   const auth::CsrfGuard& csrf;
@@ -55,11 +58,18 @@ class Gateway {
   asio::awaitable<bool> handle_login_form(Connection& c, Parser& parser, const std::string& query);
   asio::awaitable<bool> handle_login_post(Connection& c, Parser& parser);
   asio::awaitable<bool> handle_logout(Connection& c, Parser& parser);
+  asio::awaitable<bool> handle_oidc(Connection& c, Parser& parser, std::string_view rest, const std::string& query);
+  // A request to a protected route with "Authorization: Bearer": the token's identity,
+  // or nullptr after an error response was sent (`responded` says whether it was).
+  asio::awaitable<auth::SessionPtr> bearer_session(Connection& c, Parser& parser, std::string_view header,
+                                                   bool& keep_alive, bool& responded);
   asio::awaitable<bool> proxy(Connection& c, Parser& parser, const config::RouteConfig& route,
                               const std::string& upstream_target, const store::SessionRecord* session);
   asio::awaitable<bool> respond(Connection& c, Parser& parser, http::response<http::string_body>& res);
   asio::awaitable<bool> respond_error(Connection& c, Parser& parser, http::status status,
                                       std::string_view title, std::string_view message);
+
+  LoginPageModel login_model() const;
 
   GatewayContext ctx_;
   Router router_;

@@ -1,5 +1,7 @@
 #include "daemon/pages.h"
 
+#include "daemon/form.h"
+
 namespace gatehouse::daemon {
 namespace {
 
@@ -13,6 +15,9 @@ input[type=text],input[type=password]{width:100%;padding:.6rem .7rem;border:1px 
 input:focus,button:focus{outline:3px solid #2563eb;outline-offset:1px}
 button{margin-top:1.4rem;width:100%;padding:.7rem;border:0;border-radius:.4rem;background:#1d4ed8;color:#fff;font:inherit;font-weight:600;cursor:pointer}
 button:hover{background:#1e40af}
+a.sso{display:block;margin-top:.8rem;padding:.7rem;border:1px solid #1d4ed8;border-radius:.4rem;color:#1d4ed8;text-align:center;font-weight:600;text-decoration:none}
+a.sso:hover,a.sso:focus{background:#eff6ff;outline:3px solid #2563eb;outline-offset:1px}
+.or{margin:1.4rem 0 0;text-align:center;color:#6b7280;font-size:.9rem}
 .error{background:#fef2f2;border:1px solid #fca5a5;color:#991b1b;padding:.6rem .8rem;border-radius:.4rem}
 .notice{background:#eff6ff;border:1px solid #93c5fd;color:#1e3a8a;padding:.6rem .8rem;border-radius:.4rem}
 footer{margin-top:1.5rem;font-size:.8rem;color:#6b7280;text-align:center}
@@ -57,6 +62,13 @@ std::string login_page(const LoginPageModel& m) {
     body += "<p class=\"error\" role=\"alert\" id=\"login-error\">" + html_escape(m.error) + "</p>";
   if (!m.notice.empty())
     body += "<p class=\"notice\" role=\"status\">" + html_escape(m.notice) + "</p>";
+  // Single sign-on first: with a provider configured, most users have an account there.
+  for (const auto& p : m.providers) {
+    body += "<a class=\"sso\" href=\"/.gatehouse/oidc/" + html_escape(url_encode(p.name)) + "/start?rd=" +
+            html_escape(url_encode(m.rd)) + "\">Sign in with " + html_escape(p.display_name) + "</a>";
+  }
+  if (!m.password_form) return page("Sign in", body);
+  if (!m.providers.empty()) body += "<p class=\"or\">or with a user name and password</p>";
   body += "<form method=\"post\" action=\"/.gatehouse/login\">";
   body += "<input type=\"hidden\" name=\"csrf\" value=\"" + html_escape(m.csrf_token) + "\">";
   body += "<input type=\"hidden\" name=\"rd\" value=\"" + html_escape(m.rd) + "\">";

@@ -2,6 +2,7 @@
 // The HTML people see: the login form and error pages. Self-contained (no external
 // assets), accessible (labels, lang, focus order), escaped everywhere.
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace gatehouse::daemon {
@@ -14,6 +15,12 @@ struct LoginPageModel {
   std::string username;    // echoed back after a failure
   std::string error;       // one generic message, or empty
   std::string notice;      // e.g. "You have been signed out."
+  bool password_form = true;  // some [[directory]] is configured
+  struct Provider {
+    std::string name;          // [[oidc]] name, for the start URL
+    std::string display_name;  // the button's text: "Sign in with …"
+  };
+  std::vector<Provider> providers;
 };
 
 std::string login_page(const LoginPageModel& model);

@@ -10,8 +10,10 @@
 #include "auth/csrf.h"
 #include "auth/keys.h"
 #include "auth/login.h"
+#include "auth/oidc_login.h"
 #include "auth/session_manager.h"
 #include "common/log.h"
+#include "common/secret_file.h"
 #include "daemon/asio.h"
 #include "daemon/gateway.h"
 #include "daemon/upstream_pool.h"
@@ -124,6 +126,22 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
     (void)audit.record(auth::AuditEvent{auth::AuditEventType::session_expired, r.user, std::nullopt, r.source, "",
                                         std::string(why)});
   });
+  // OpenID providers: discovery and keys are fetched when first needed, so a provider
+  // that is down at start-up does not keep gatehouse from serving.
+  std::vector<std::shared_ptr<oidc::Provider>> providers;
+  for (const auto& o : config->oidc) {
+    auto secret = read_secret_file(o.client_secret_file);
+    if (!secret)
+      return fail(make_error("oidc.config", "provider \"" + o.name + "\": client_secret_file " +
+                                                secret.error().message));
+    const std::string redirect_uri = config->server.public_url.origin() + "/.gatehouse/oidc/" + o.name + "/callback";
+    providers.push_back(std::make_shared<oidc::Provider>(
+        o, redirect_uri, std::move(secret).value(),
+        std::make_shared<oidc::CurlHttpClient>(oidc::CurlOptions{o.ca_file}), clock));
+  }
+  auth::OidcLogin oidc_login(providers, sessions, audit, master->derive(auth::KeyPurpose::oidc_flow),
+                             master->derive(auth::KeyPurpose::oidc_tokens), clock);
+
   // Login writes (lockout, session, audit) from the event loops, many to a transaction.
   store::GroupCommit writer(*db);
   auth::LoginService login(directories, sessions, lockout, audit, writer);
@@ -142,14 +160,17 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   // Worker 0 also runs the acceptor, signals, the sweeper and the shutdown drain.
   asio::io_context& io = workers[0]->io;
 
-  Gateway gateway(GatewayContext{config, sessions, login, assertions, **signer, csrf, blocking, audit,
-                                 [db, directories] {
+  Gateway gateway(GatewayContext{config, sessions, login, oidc_login, assertions, **signer, csrf, blocking, audit,
+                                 [db, directories, providers] {
                                    std::vector<NotReady> failing;
                                    if (auto st = db->check_writable(); !st)
                                      failing.push_back({"store", st.error().message});
                                    for (const auto& d : directories)
                                      if (auto st = d->check(); !st)
                                        failing.push_back({"directory:" + d->name(), st.error().message});
+                                   for (const auto& p : providers)
+                                     if (auto st = p->check(); !st)
+                                       failing.push_back({"provider:" + p->name(), st.error().message});
                                    return failing;
                                  }});
 

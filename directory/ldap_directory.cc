@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/log.h"
+#include "common/secret_file.h"
 #include "directory/ldap_text.h"
 
 namespace gatehouse::directory {
@@ -30,30 +31,6 @@ AuthOutcome outcome(AuthStatus status, std::string detail) {
 
 // The password file holds the password alone; one trailing newline is an editor's,
 // not part of it.
-Result<Secret> read_password_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_error("directory.config", "cannot read \"" + path + "\": " + std::strerror(errno));
-  std::string data;
-  char buffer[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    data.append(buffer, static_cast<std::size_t>(n));
-    if (data.size() > 65536) break;
-  }
-  ::close(fd);
-  sodium_memzero(buffer, sizeof buffer);
-  if (data.ends_with("\r\n")) {
-    data.resize(data.size() - 2);
-  } else if (data.ends_with('\n')) {
-    data.pop_back();
-  }
-  Secret password(std::move(data));
-  if (password.empty()) return make_error("directory.config", "\"" + path + "\" is empty");
-  return password;
-}
-
 // The user filter for each name (escaped), OR-ed when there are several.
 std::string user_filter_for(const std::string& filter_template, const std::vector<std::string>& names) {
   std::string out;
@@ -94,7 +71,7 @@ Result<std::shared_ptr<Directory>> LdapDirectory::create(const config::Directory
   }
   std::optional<ldap::Credentials> service;
   if (!c.bind_dn.empty()) {
-    auto password = read_password_file(c.bind_password_file);
+    auto password = read_secret_file(c.bind_password_file);
     if (!password) return make_error("directory.config", "directory \"" + config.name + "\": bind_password_file " + password.error().message);
     service = ldap::Credentials{c.bind_dn, std::move(password).value()};
   }

@@ -43,6 +43,7 @@ class SqliteStore final : public TenantStore,
   Result<std::optional<SessionRecord>> find_session(const std::string& id) override;
   Status touch_session(const std::string& id, std::int64_t last_seen) override;
   Status delete_session(const std::string& id) override;
+  Status update_session(const std::string& id, const SessionUpdate& update) override;
   Result<std::int64_t> delete_expired_sessions(std::int64_t created_before,
                                                std::int64_t idle_before) override;
   Result<std::int64_t> delete_user_sessions(const std::string& user) override;

@@ -63,6 +63,22 @@ struct SessionRecord {
   std::string source;  // directory or provider name that authenticated the user
   std::int64_t created_at = 0;
   std::int64_t last_seen = 0;
+  // Sessions from an OpenID provider: its tokens, sealed by the caller (opaque bytes
+  // here), and when its claims are due for a refresh (0 = never).
+  std::string provider_state;
+  std::int64_t refresh_at = 0;
+};
+
+// What a refresh of a session's claims changes.
+struct SessionUpdate {
+  std::string user;
+  std::string email;
+  std::string display_name;
+  std::vector<std::string> groups;
+  std::string real_party;
+  std::string effective_party;
+  std::string provider_state;
+  std::int64_t refresh_at = 0;
 };
 
 class SessionStore {
@@ -75,6 +91,9 @@ class SessionStore {
   virtual Status touch_session(const std::string& id, std::int64_t last_seen) = 0;
   // Succeeds for an unknown session too: logging out twice is not an error.
   virtual Status delete_session(const std::string& id) = 0;
+  // Replaces the identity and provider fields; error "store.not_found" for an unknown
+  // session.
+  virtual Status update_session(const std::string& id, const SessionUpdate& update) = 0;
   // Removes sessions with created_at < created_before or last_seen < idle_before;
   // returns how many.
   virtual Result<std::int64_t> delete_expired_sessions(std::int64_t created_before,

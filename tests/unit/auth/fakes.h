@@ -88,6 +88,21 @@ class FakeSessionStore final : public store::SessionStore {
     return n;
   }
 
+  Status update_session(const std::string& id, const store::SessionUpdate& u) override {
+    auto it = sessions.find(id);
+    if (it == sessions.end()) return make_error("store.not_found", "no such session");
+    auto& r = it->second;
+    r.user = u.user;
+    r.email = u.email;
+    r.display_name = u.display_name;
+    r.groups = u.groups;
+    r.real_party = u.real_party;
+    r.effective_party = u.effective_party;
+    r.provider_state = u.provider_state;
+    r.refresh_at = u.refresh_at;
+    return Ok{};
+  }
+
   Result<std::int64_t> delete_user_sessions(const std::string& user) override {
     std::int64_t n = 0;
     for (auto it = sessions.begin(); it != sessions.end();) {

@@ -228,6 +228,54 @@ TEST_P(SessionsTest, CreatedSessionIsFoundWithEveryField) {
   EXPECT_EQ(r.last_seen, kT0 + 10);
 }
 
+TEST_P(SessionsTest, ProviderStateIsKeptAsBytesWithRefreshTime) {
+  const auto id = session_id('p');
+  auto r = make_session(id, "alice", kT0, kT0);
+  r.source = "sso";
+  r.provider_state = std::string("\x00sealed\xff\x01", 9);
+  r.refresh_at = kT0 + 300;
+  ASSERT_TRUE(store_.sessions->create_session(r).ok());
+  auto found = store_.sessions->find_session(id);
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->provider_state, r.provider_state);
+  EXPECT_EQ((*found)->refresh_at, kT0 + 300);
+  // A password session has neither.
+  ASSERT_TRUE(store_.sessions->create_session(make_session(session_id('q'), "bob", kT0, kT0)).ok());
+  auto plain = **store_.sessions->find_session(session_id('q'));
+  EXPECT_TRUE(plain.provider_state.empty());
+  EXPECT_EQ(plain.refresh_at, 0);
+}
+
+TEST_P(SessionsTest, UpdateReplacesIdentityAndProviderFieldsOnly) {
+  const auto id = session_id('u');
+  ASSERT_TRUE(store_.sessions->create_session(make_session(id, "alice", kT0, kT0 + 5)).ok());
+  SessionUpdate u;
+  u.user = "alice2";
+  u.email = "alice2@example.org";
+  u.display_name = "Alice Two";
+  u.groups = {"sales"};
+  u.real_party = "initech";
+  u.effective_party = "initech";
+  u.provider_state = "new-state";
+  u.refresh_at = kT0 + 900;
+  ASSERT_TRUE(store_.sessions->update_session(id, u).ok());
+  auto r = **store_.sessions->find_session(id);
+  EXPECT_EQ(r.user, "alice2");
+  EXPECT_EQ(r.email, "alice2@example.org");
+  EXPECT_EQ(r.display_name, "Alice Two");
+  EXPECT_EQ(r.groups, (Strings{"sales"}));
+  EXPECT_EQ(r.real_party, "initech");
+  EXPECT_EQ(r.effective_party, "initech");
+  EXPECT_EQ(r.provider_state, "new-state");
+  EXPECT_EQ(r.refresh_at, kT0 + 900);
+  EXPECT_EQ(r.source, "local");
+  EXPECT_EQ(r.created_at, kT0);
+  EXPECT_EQ(r.last_seen, kT0 + 5);
+  auto missing = store_.sessions->update_session(session_id('x'), u);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, "store.not_found");
+}
+
 TEST_P(SessionsTest, SessionGroupsKeepOrderAndEmptyEntries) {
   const std::vector<std::vector<std::string>> cases = {
       {}, {""}, {"", ""}, {"b", "a", "b"}, {"with space", "ünïcode", ""}};
