@@ -117,11 +117,11 @@ OidcOutcome OidcLogin::fail(oidc::Provider& provider, const IpAddress& client, i
 }
 
 Result<json> OidcLogin::claims_with_userinfo(oidc::Provider& provider, json claims,
-                                             const std::string& access_token) {
+                                             const std::string& access_token, bool always) {
   const auto& c = provider.config();
   if (!c.use_userinfo) return claims;
   // Only when the ID token lacks a claim gatehouse maps: userinfo costs a round trip.
-  bool lacking = false;
+  bool lacking = always;
   for (const std::string* name : {&c.username_claim, &c.email_claim, &c.name_claim, &c.groups_claim, &c.tenant_claim})
     lacking = lacking || (!name->empty() && !claims.contains(*name));
   if (!lacking) return claims;
@@ -224,7 +224,7 @@ OidcOutcome OidcLogin::finish(oidc::Provider& provider, const std::map<std::stri
                                      now, provider.config().clock_skew.count()};
   if (auto st = oidc::check_id_token(verified->claims, expected); !st)
     return fail(provider, client, 401, invalid, "ID token refused: " + st.error().message);
-  auto claims = claims_with_userinfo(provider, verified->claims, tokens->access_token);
+  auto claims = claims_with_userinfo(provider, verified->claims, tokens->access_token, false);
   if (!claims) return fail(provider, client, 401, invalid, claims.error().message);
   auto identity = provider.identity(*claims);
   if (!identity) return fail(provider, client, 401, invalid, identity.error().message);
@@ -302,7 +302,17 @@ RefreshOutcome OidcLogin::refresh(const store::SessionRecord& session) {
     next = std::max(int_of(claims, "exp"), now + 1);
     state->id_token = tokens->id_token;
   }
-  auto merged = claims_with_userinfo(*provider, claims, tokens->access_token);
+  if (tokens->id_token.empty()) {
+    // No new ID token: fresh claims can only come from userinfo. Without it, the
+    // session keeps its claims and the new tokens.
+    auto discovered = provider->discovery();
+    if (!provider->config().use_userinfo || !discovered || discovered->userinfo_endpoint.empty()) {
+      if (!tokens->refresh_token.empty()) state->refresh_token = tokens->refresh_token;
+      (void)sessions_.update(session.id, identity_of(session), seal_state(*state), next);
+      return RefreshOutcome::refreshed;
+    }
+  }
+  auto merged = claims_with_userinfo(*provider, claims, tokens->access_token, tokens->id_token.empty());
   if (!merged) {
     if (unreachable(merged.error())) {
       (void)sessions_.update(session.id, identity_of(session), session.provider_state, now + kRetryRefresh);

@@ -115,8 +115,10 @@ class OidcLogin {
   OidcOutcome fail(oidc::Provider& provider, const IpAddress& client, int status, std::string message,
                    const std::string& detail, const std::string& user = "");
   bool use_state_once(const std::string& state, std::int64_t now);
+  // Merges the userinfo endpoint's claims (same sub) into `claims` when they lack one
+  // that is mapped, or `always`.
   Result<nlohmann::json> claims_with_userinfo(oidc::Provider& provider, nlohmann::json claims,
-                                              const std::string& access_token);
+                                              const std::string& access_token, bool always);
   std::string seal_state(const ProviderState& s) const;
   std::optional<ProviderState> open_state(const std::string& sealed) const;
   std::int64_t refresh_at(const nlohmann::json& id_claims, const std::string& refresh_token) const;
