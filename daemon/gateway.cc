@@ -428,12 +428,13 @@ asio::awaitable<bool> Gateway::handle_login_form(Connection& c, Parser& parser, 
   std::string binding = request_cookie(parser.get(), csrf_cookie_);
   http::response<http::string_body> res{http::status::ok, 11};
   set_page_headers(res);
-  if (binding.size() < 16 || binding.size() > 64) {
+  // Only the password form needs a CSRF binding (providers' buttons are plain links).
+  if (model.password_form && (binding.size() < 16 || binding.size() > 64)) {
     binding = ctx_.csrf.new_binding();
     res.set(http::field::set_cookie,
             cookie_header(csrf_cookie_, binding, "/.gatehouse/", "Strict", secure_cookies_, false));
   }
-  model.csrf_token = ctx_.csrf.token_for(binding);
+  if (model.password_form) model.csrf_token = ctx_.csrf.token_for(binding);
   res.body() = login_page(model);
   co_return co_await respond(c, parser, res);
 }

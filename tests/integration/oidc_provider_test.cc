@@ -631,17 +631,14 @@ TEST_F(OidcProviderOptionsTest, StartFailureCarriesNodesStderr) {
   EXPECT_NE(error.find("\"clients\" must list at least one client"), std::string::npos) << error;
 }
 
-TEST_F(OidcProviderOptionsTest, StopsOnSigtermAndFreesItsPort) {
+TEST_F(OidcProviderOptionsTest, StopsOnSigterm) {
+  // (Whether its port is free afterwards cannot be checked by connecting: under ctest -j
+  // another test's server may already listen there.)
   start({});
-  const int port = provider_->port();
   const pid_t pid = provider_->pid();
   EXPECT_EQ(provider_->stop(), 0) << provider_->log();
   EXPECT_FALSE(provider_->running());
   EXPECT_NE(kill(pid, 0), 0) << "node still running";
-  HttpBrowser b;
-  b.set_timeout_ms(2000);
-  auto nav = b.get("http://127.0.0.1:" + std::to_string(port) + "/.well-known/openid-configuration");
-  EXPECT_FALSE(nav.ok()) << nav.describe();
 }
 
 }  // namespace
