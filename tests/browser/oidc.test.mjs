@@ -13,7 +13,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const binary = process.env.GATEHOUSE_BINARY;
 assert.ok(binary, 'GATEHOUSE_BINARY must name the gatehouse executable');
@@ -223,12 +223,7 @@ upstream = ${q(`http://127.0.0.1:${upstream.address().port}`)}
   gatehouse = startChild(binary, ['serve', '--config', configFile]);
   await waitHealthy(baseUrl, gatehouse, 15000);
 
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
