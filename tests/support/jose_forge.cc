@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include <fstream>
 #include <mutex>
 #include <stdexcept>
 
@@ -126,6 +127,29 @@ struct TestKey::Impl {
 
 TestKey::TestKey(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
+namespace {
+
+// RSA key generation takes a good part of a second, and ctest runs every test in a
+// process of its own: the first keys of a process come from a file of published test
+// keys (tests/fixtures/jose/), each handed out once; more are generated.
+std::string next_pooled_rsa_key() {
+  static std::mutex mu;
+  static std::vector<std::string> pool;
+  static bool loaded = false;
+  static std::size_t next = 0;
+  std::lock_guard lock(mu);
+  if (!loaded) {
+    loaded = true;
+    std::ifstream in(std::string(GATEHOUSE_FIXTURES_DIR) + "/jose/test-rsa-keys.json");
+    json doc = json::parse(in, nullptr, false);
+    if (doc.is_object() && doc.contains("keys") && doc["keys"].is_array())
+      for (const auto& k : doc["keys"]) pool.push_back(k.dump());
+  }
+  return next < pool.size() ? pool[next++] : std::string();
+}
+
+}  // namespace
+
 TestKey TestKey::generate(KeyKind kind, std::string kid, std::string jwk_alg) {
   auto impl = std::make_shared<Impl>();
   impl->kind = kind;
@@ -135,7 +159,10 @@ TestKey TestKey::generate(KeyKind kind, std::string kid, std::string jwk_alg) {
   switch (kind) {
     case KeyKind::rsa: {
       static const std::uint8_t kExponent[] = {0x01, 0x00, 0x01};
-      impl->jwk.reset(cjose_jwk_create_RSA_random(2048, kExponent, sizeof kExponent, &err));
+      if (const std::string pooled = next_pooled_rsa_key(); !pooled.empty())
+        impl->jwk.reset(cjose_jwk_import(pooled.c_str(), pooled.size(), &err));
+      else
+        impl->jwk.reset(cjose_jwk_create_RSA_random(2048, kExponent, sizeof kExponent, &err));
       if (!impl->jwk) fail("RSA key: " + cjose_message(err));
       break;
     }
