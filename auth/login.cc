@@ -141,6 +141,7 @@ asio::awaitable<Result<LoginResult>> LoginService::login(std::string raw_usernam
       co_return result;
     case Verdict::locked:
       result.outcome = AuthStatus::bad_credentials;
+      result.account_locked = true;
       result.detail = lock_detail(*attempt);
       {
         auto st = co_await writer_.run([&]() -> Status {
@@ -201,6 +202,7 @@ asio::awaitable<Result<LoginResult>> LoginService::login(std::string raw_usernam
     }
     audit(AuditEventType::login_failure, typed, client, result.directory, detail);
     if (counted && counted->locked_now) {
+      result.locked_now = true;
       const auto& policy = lockout_.config();
       audit(AuditEventType::lockout_locked, typed, client, result.directory,
             std::to_string(counted->account_failures) + " failed logins within " +

@@ -35,6 +35,8 @@ struct LoginResult {
   std::string directory;  // which directory decided
   std::string detail;     // exact reason for the logs; never a secret
   std::int64_t retry_after = 0;  // throttled: seconds
+  bool account_locked = false;   // failed: refused because the account is locked
+  bool locked_now = false;       // failed: this attempt locked the account
 };
 
 class LoginService {

@@ -147,4 +147,9 @@ Result<std::int64_t> SessionManager::sweep() {
                                         now - config_.idle_timeout.count() + 1);
 }
 
+Result<std::int64_t> SessionManager::count_active() {
+  const auto now = clock_.now();
+  return store_.count_sessions(now - config_.absolute_timeout.count() + 1, now - config_.idle_timeout.count() + 1);
+}
+
 }  // namespace gatehouse::auth

@@ -51,6 +51,9 @@ class SessionManager {
 
   // Removes expired records from the store and stale entries from the cache.
   Result<std::int64_t> sweep();
+  // Sessions in the store that have not expired (by the store's last_seen, which lags
+  // by at most the touch interval). Not cached: one store query.
+  Result<std::int64_t> count_active();
 
   std::int64_t expires_at(const store::SessionRecord& r) const;
   // Called when resolve() meets an expired session (before it is deleted), with

@@ -368,6 +368,8 @@ std::optional<ListenAddress> ListenAddress::parse(std::string_view text) {
   return out;
 }
 
+std::vector<Cidr> loopback_networks() { return {*Cidr::parse("127.0.0.1/32"), *Cidr::parse("::1/128")}; }
+
 std::string RouteConfig::id() const { return host + path_prefix; }
 
 std::string ConfigError::to_string() const {

@@ -40,6 +40,8 @@ struct Url {
 
 // "localhost", 127.0.0.0/8 or ::1.
 bool is_loopback_host(std::string_view host);
+// 127.0.0.1/32 and ::1/128.
+std::vector<Cidr> loopback_networks();
 
 struct ListenAddress {
   std::string host;  // "127.0.0.1", "::1", "0.0.0.0"
@@ -89,6 +91,12 @@ struct LockoutConfig {
 
 struct AuditConfig {
   Seconds retention{180 * 86400};  // older records are pruned in the background
+};
+
+// [metrics]: who may scrape /.gatehouse/metrics, by the real client address (as
+// decided with trusted_proxies). Empty: nobody.
+struct MetricsConfig {
+  std::vector<Cidr> allow = loopback_networks();
 };
 
 enum class DirectoryKind { local, ldap, active_directory };
@@ -188,6 +196,7 @@ struct Config {
   SessionConfig session;
   LockoutConfig lockout;
   AuditConfig audit;
+  MetricsConfig metrics;
   std::vector<DirectoryConfig> directories;
   std::vector<OidcConfig> oidc;
   std::vector<RouteConfig> routes;

@@ -321,6 +321,7 @@ class Loader {
     if (!skip_session_) session();
     if (!skip_lockout_) lockout();
     if (!skip_audit_) audit();
+    if (!skip_metrics_) metrics();
     directories();
     providers();
     if (!skip_directories_ && !skip_oidc_ && tables("directory").empty() && tables("oidc").empty())
@@ -357,7 +358,7 @@ class Loader {
       const std::string name(key.str());
       int line = line_of(value.source());
       if (name == "server" || name == "store" || name == "keys" || name == "session" ||
-          name == "lockout" || name == "audit") {
+          name == "lockout" || name == "audit" || name == "metrics") {
         if (!value.is_table()) {
           errors_.add(line,
                       name + ": expected a table (write [" + name + "]), got " + type_name(value));
@@ -367,6 +368,7 @@ class Loader {
           if (name == "session") skip_session_ = true;
           if (name == "lockout") skip_lockout_ = true;
           if (name == "audit") skip_audit_ = true;
+          if (name == "metrics") skip_metrics_ = true;
         }
       } else if (name == "directory" || name == "route" || name == "oidc") {
         const auto* array = value.as_array();
@@ -566,6 +568,22 @@ class Loader {
     Section s(errors_, "audit", table("audit"));
     s.check_keys({"retention"});
     if (auto d = s.duration_between("retention", Seconds(1), std::nullopt)) c.retention = *d;
+  }
+
+  void metrics() {
+    MetricsConfig& c = config_->metrics;
+    Section s(errors_, "metrics", table("metrics"));
+    s.check_keys({"allow"});
+    auto list = s.strings("allow");
+    if (!list) return;
+    c.allow.clear();
+    for (const auto& item : *list) {
+      if (auto cidr = Cidr::parse(item.value)) {
+        c.allow.push_back(*cidr);
+      } else {
+        s.fail_at(item.line, "allow", quote(item.value) + " is not an IP address or CIDR network");
+      }
+    }
   }
 
   void directories() {
@@ -992,7 +1010,7 @@ class Loader {
   Errors errors_;
   std::shared_ptr<Config> config_ = std::make_shared<Config>();
   bool skip_server_ = false, skip_store_ = false, skip_keys_ = false, skip_session_ = false;
-  bool skip_lockout_ = false, skip_audit_ = false;
+  bool skip_lockout_ = false, skip_audit_ = false, skip_metrics_ = false;
   bool skip_directories_ = false, skip_routes_ = false, skip_oidc_ = false;
   std::map<std::string, int> login_names_;  // directory and provider names -> line
 };

@@ -1,5 +1,6 @@
 #include "daemon/gateway.h"
 
+#include <algorithm>
 #include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -24,6 +25,9 @@ struct Gateway::Connection {
   std::string peer;  // textual client address of the TCP peer
   std::optional<IpAddress> peer_ip;
   ForwardInfo forward;
+  // Of the request being answered, for gatehouse_http_requests_total.
+  std::size_t metrics_route = 0;
+  int status = 0;  // of the response sent; 0 while none was
 };
 
 namespace {
@@ -147,6 +151,28 @@ ForwardInfo forward_info(const http::fields& f, const std::string& peer,
   return out;
 }
 
+void count_login(Metrics& metrics, const auth::LoginResult& r) {
+  switch (r.status) {
+    case auth::LoginStatus::success:
+      metrics.count_login(r.directory, LoginOutcome::success);
+      return;
+    case auth::LoginStatus::unavailable:
+      metrics.count_login(r.directory, LoginOutcome::unavailable);
+      return;
+    case auth::LoginStatus::throttled:
+      metrics.count_login("", LoginOutcome::throttled);
+      return;
+    case auth::LoginStatus::failed:
+      if (r.account_locked) {
+        metrics.count_login("", LoginOutcome::locked);
+        return;
+      }
+      metrics.count_login(r.directory, LoginOutcome::failure);
+      if (r.locked_now) metrics.count_lockout();
+      return;
+  }
+}
+
 std::string upstream_target(const config::RouteConfig& route, const Target& t) {
   std::string path;
   const std::string& base = route.upstream.path;
@@ -217,10 +243,14 @@ asio::awaitable<void> Gateway::serve(tcp::socket socket, UpstreamPool& upstreams
         res.prepare_payload();
         c.stream.expires_after(std::chrono::seconds(10));
         co_await http::async_write(c.stream, res, awaitable_ec(ec));
+        ctx_.metrics.count_request(ctx_.metrics.unmatched_slot(), static_cast<int>(status));
         break;
       }
       ActiveGuard guard(active_);
+      c.metrics_route = ctx_.metrics.unmatched_slot();
+      c.status = 0;
       bool keep = co_await handle(c, parser);
+      if (c.status != 0) ctx_.metrics.count_request(c.metrics_route, c.status);
       if (!keep || shutting_down_) break;
     }
   } catch (const std::exception& e) {
@@ -243,6 +273,7 @@ asio::awaitable<bool> Gateway::respond(Connection& c, Parser& parser, http::resp
     res.prepare_payload();
   }
   error_code ec;
+  c.status = res.result_int();
   c.stream.expires_after(std::chrono::seconds(30));
   co_await http::async_write(c.stream, res, awaitable_ec(ec));
   co_return keep && !ec;
@@ -272,14 +303,17 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
   }
   c.forward = forward_info(req, c.peer, c.peer_ip, ctx_.config->server, false);
 
-  if (target->path.starts_with(kInternalPrefix) || target->path == "/.gatehouse")
+  if (target->path.starts_with(kInternalPrefix) || target->path == "/.gatehouse") {
+    c.metrics_route = ctx_.metrics.internal_slot();
     co_return co_await handle_internal(c, parser, target->path, target->query);
+  }
 
   const std::string host = normalise_host(req[http::field::host]);
   const config::RouteConfig* route = router_.match(host, target->path);
   if (route == nullptr)
     co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
                                      "No application is configured at this address.");
+  c.metrics_route = ctx_.metrics.route_slot(static_cast<std::size_t>(route - ctx_.config->routes.data()));
 
   auth::SessionPtr session;
   const auto authorization = req[http::field::authorization];
@@ -408,6 +442,8 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
     }
     res.body() = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     co_return co_await respond(c, parser, res);
+  } else if (path == "/.gatehouse/metrics" && get) {
+    co_return co_await handle_metrics(c, parser);
   } else {
     co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
                                      "There is nothing at this address.");
@@ -417,6 +453,33 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
   res.set(http::field::allow, path == "/.gatehouse/login" ? "GET, HEAD, POST" :
                               path == "/.gatehouse/logout" ? "POST" : "GET, HEAD");
   res.body() = error_page(405, "Method not allowed", "This address does not accept that method.");
+  co_return co_await respond(c, parser, res);
+}
+
+asio::awaitable<bool> Gateway::handle_metrics(Connection& c, Parser& parser) {
+  // The real client, as decided with trusted_proxies: behind a reverse proxy on the
+  // same host the TCP peer is always loopback, whoever sent the request.
+  const auto client = IpAddress::parse(c.forward.client_address);
+  const auto& allow = ctx_.config->metrics.allow;
+  if (!client || std::none_of(allow.begin(), allow.end(), [&](const Cidr& n) { return n.contains(*client); })) {
+    log::info("metrics.refused", {{"client", c.forward.client_address}});
+    co_return co_await respond_error(c, parser, http::status::forbidden, "Access denied",
+                                     "Metrics are not available to your address.");
+  }
+  LiveState live = co_await run_blocking(ctx_.blocking, [&] {
+    LiveState state;
+    if (auto n = ctx_.sessions.count_active(); n)
+      state.sessions_active = *n;
+    else
+      log::warning("metrics.sessions_failed", {{"error", n.error().message}});
+    if (ctx_.readiness)
+      for (auto& f : ctx_.readiness()) state.failing.push_back(std::move(f.component));
+    return state;
+  });
+  http::response<http::string_body> res{http::status::ok, 11};
+  res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = ctx_.metrics.render(live);
   co_return co_await respond(c, parser, res);
 }
 
@@ -502,12 +565,14 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
   const IpAddress client = IpAddress::parse(c.forward.client_address).value_or(IpAddress{});
   auto outcome = co_await ctx_.login.login(username, password, client, ctx_.blocking);
   if (!outcome) {
+    ctx_.metrics.count_login("", LoginOutcome::unavailable);
     log::error("login.error", {{"user", username}, {"client", c.forward.client_address},
                                {"error", outcome.error().message}});
     co_return co_await respond_error(c, parser, http::status::service_unavailable,
                                      "Sign-in is temporarily unavailable", "Please try again in a moment.");
   }
   const auth::LoginResult& r = outcome.value();
+  count_login(ctx_.metrics, r);
   switch (r.status) {
     case auth::LoginStatus::success: {
       // A session presented before login is ended: the new one has a fresh id.
@@ -625,6 +690,9 @@ asio::awaitable<bool> Gateway::handle_oidc(Connection& c, Parser& parser, std::s
   set_page_headers(res);
   if (auto flow_cookie = auth::OidcLogin::flow_cookie_name(form_value(params, "state")); !flow_cookie.empty())
     res.insert(http::field::set_cookie, cookie_header(flow_cookie, "", callback_path, "Lax", secure_cookies_, true));
+  ctx_.metrics.count_login(name, outcome.ok                  ? LoginOutcome::success
+                                 : outcome.status == 503 ? LoginOutcome::unavailable
+                                                         : LoginOutcome::failure);
   if (!outcome.ok) {
     res.result(static_cast<http::status>(outcome.status));
     res.body() = error_page(outcome.status, "Sign-in failed", outcome.message);
@@ -705,6 +773,9 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
   beast::flat_buffer ubuf;
   std::optional<beast::tcp_stream> upstream;
 
+  // gatehouse_upstream_duration_seconds: connecting (or a retry) and relaying the request
+  // body included, up to the response header.
+  const auto forwarding_since = std::chrono::steady_clock::now();
   for (int attempt = 0; attempt < 2; ++attempt) {
     socket = c.upstreams.take_idle(route.upstream);
     reused = socket.has_value();
@@ -801,6 +872,8 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
                                      "The application behind this address is not answering. Please try again later.");
   }
 
+  ctx_.metrics.observe_upstream(static_cast<std::size_t>(&route - ctx_.config->routes.data()),
+                                std::chrono::steady_clock::now() - forwarding_since);
   auto& ures = rp->get();
   http::response<http::buffer_body> cres;
   cres.result(ures.result_int());
@@ -808,6 +881,7 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
   cres.version(11);
   build_downstream_fields(ures, cres);
   const int code = ures.result_int();
+  c.status = code;
   const bool bodiless = is_head || code == 204 || code == 304;
   bool close_after = false;
   if (!bodiless) {

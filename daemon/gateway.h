@@ -13,6 +13,7 @@
 #include "auth/session_manager.h"
 #include "config/config.h"
 #include "daemon/asio.h"
+#include "daemon/metrics.h"
 #include "daemon/pages.h"
 #include "daemon/router.h"
 #include "daemon/upstream_pool.h"
@@ -37,6 +38,7 @@ struct GatewayContext {
   auth::AuditSink& audit;
   // Store writable, directories reachable; may block (runs on `blocking`).
   std::function<std::vector<NotReady>()> readiness;
+  Metrics& metrics;  // built from `config`
 };
 
 class Gateway {
@@ -58,6 +60,7 @@ class Gateway {
   asio::awaitable<bool> handle_login_form(Connection& c, Parser& parser, const std::string& query);
   asio::awaitable<bool> handle_login_post(Connection& c, Parser& parser);
   asio::awaitable<bool> handle_logout(Connection& c, Parser& parser);
+  asio::awaitable<bool> handle_metrics(Connection& c, Parser& parser);
   asio::awaitable<bool> handle_oidc(Connection& c, Parser& parser, std::string_view rest, const std::string& query);
   // A request to a protected route with "Authorization: Bearer": the token's identity,
   // or nullptr after an error response was sent (`responded` says whether it was).

@@ -3,6 +3,7 @@
 #include <systemd/sd-daemon.h>
 
 #include <csignal>
+#include <optional>
 #include <thread>
 
 #include "auth/assertion.h"
@@ -16,7 +17,9 @@
 #include "common/secret_file.h"
 #include "daemon/asio.h"
 #include "daemon/gateway.h"
+#include "daemon/metrics.h"
 #include "daemon/upstream_pool.h"
+#include "daemon/watchdog.h"
 #include "directory/ldap_directory.h"
 #include "directory/local_directory.h"
 #include "store/sqlite_store.h"
@@ -160,6 +163,7 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   // Worker 0 also runs the acceptor, signals, the sweeper and the shutdown drain.
   asio::io_context& io = workers[0]->io;
 
+  Metrics metrics(*config, GATEHOUSE_VERSION, clock.now());
   Gateway gateway(GatewayContext{config, sessions, login, oidc_login, assertions, **signer, csrf, blocking, audit,
                                  [db, directories, providers] {
                                    std::vector<NotReady> failing;
@@ -172,7 +176,8 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
                                      if (auto st = p->check(); !st)
                                        failing.push_back({"provider:" + p->name(), st.error().message});
                                    return failing;
-                                 }});
+                                 },
+                                 metrics});
 
   tcp::acceptor acceptor(io);
   try {
@@ -192,6 +197,7 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   asio::co_spawn(io, accept_loop(acceptor, gateway, workers), asio::detached);
   asio::co_spawn(io, sweep_loop(blocking, sessions, assertions, lockout, audit), asio::detached);
 
+  std::optional<Watchdog> watchdog;  // started once serving
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
     if (ec) return;
@@ -204,6 +210,7 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
     log::info("shutdown.begin", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
                                  {"active_requests", std::to_string(gateway.active_requests())}});
     sd_notify(0, "STOPPING=1");
+    if (watchdog) watchdog->stop();
     error_code ignored;
     acceptor.close(ignored);
     gateway.begin_shutdown();
@@ -233,7 +240,13 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
     keep_running.push_back(asio::make_work_guard(workers[i]->io));
     worker_threads.emplace_back([&w = *workers[i]] { w.io.run(); });
   }
+  {
+    std::vector<asio::io_context*> loops;
+    for (auto& w : workers) loops.push_back(&w->io);
+    watchdog.emplace(std::move(loops));
+  }
   io.run();
+  watchdog.reset();  // before the loops it asks go away
   for (auto& t : worker_threads) t.join();
   // Before the workers (and the coroutines waiting on the writer) are destroyed.
   writer.stop();

@@ -695,6 +695,17 @@ Result<std::int64_t> SqliteStore::delete_user_sessions(const std::string& user) 
   return static_cast<std::int64_t>(sqlite3_changes(d.db));
 }
 
+Result<std::int64_t> SqliteStore::count_sessions(std::int64_t created_since, std::int64_t seen_since) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare("SELECT count(*) FROM sessions WHERE created_at >= ?1 AND last_seen >= ?2");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.int64(1, created_since).int64(2, seen_since);
+  if (q.step() != SQLITE_ROW) return io_error(d.db, "count sessions");
+  return q.column_int64(0);
+}
+
 // --- key/value -------------------------------------------------------------------
 
 Result<std::optional<std::string>> SqliteStore::get_value(const std::string& key) {

@@ -47,6 +47,7 @@ class SqliteStore final : public TenantStore,
   Result<std::int64_t> delete_expired_sessions(std::int64_t created_before,
                                                std::int64_t idle_before) override;
   Result<std::int64_t> delete_user_sessions(const std::string& user) override;
+  Result<std::int64_t> count_sessions(std::int64_t created_since, std::int64_t seen_since) override;
 
   Result<std::optional<std::string>> get_value(const std::string& key) override;
   Result<std::string> put_value_if_absent(const std::string& key, const std::string& value) override;

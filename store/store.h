@@ -99,6 +99,9 @@ class SessionStore {
   virtual Result<std::int64_t> delete_expired_sessions(std::int64_t created_before,
                                                        std::int64_t idle_before) = 0;
   virtual Result<std::int64_t> delete_user_sessions(const std::string& user) = 0;
+  // Sessions with created_at >= created_since and last_seen >= seen_since: those that
+  // delete_expired_sessions(created_since, seen_since) would keep.
+  virtual Result<std::int64_t> count_sessions(std::int64_t created_since, std::int64_t seen_since) = 0;
 };
 
 // Small named blobs the daemon must keep across restarts (the assertion signing key,

@@ -28,7 +28,7 @@ std::string read_file(const std::string& path) {
 }
 
 pid_t spawn(const std::vector<std::string>& args, const std::string& in_path, const std::string& out_path,
-            const std::string& err_path) {
+            const std::string& err_path, std::vector<std::string> extra_env = {}) {
   std::vector<std::string> full = {GATEHOUSE_BINARY};
   full.insert(full.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -39,8 +39,13 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& in_path, co
   posix_spawn_file_actions_addopen(&fa, 0, in_path.c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  // The extra variables first: getenv() finds the first of a name.
+  std::vector<char*> envp;
+  for (auto& e : extra_env) envp.push_back(e.data());
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  envp.push_back(nullptr);
   pid_t pid = -1;
-  if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid = -1;
+  if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data()) != 0) pid = -1;
   posix_spawn_file_actions_destroy(&fa);
   return pid;
 }
@@ -75,7 +80,8 @@ CommandResult run_gatehouse(const std::vector<std::string>& args, const std::str
   return r;
 }
 
-Daemon::Daemon(std::vector<std::string> args) : args_(std::move(args)) {}
+Daemon::Daemon(std::vector<std::string> args, std::vector<std::string> env)
+    : args_(std::move(args)), env_(std::move(env)) {}
 
 Daemon::~Daemon() {
   if (pid_ > 0) stop();
@@ -83,7 +89,7 @@ Daemon::~Daemon() {
 
 bool Daemon::start(int timeout_ms) {
   { std::ofstream in(dir_.file("stdin")); }
-  pid_ = spawn(args_, dir_.file("stdin"), dir_.file("stdout"), dir_.file("stderr"));
+  pid_ = spawn(args_, dir_.file("stdin"), dir_.file("stdout"), dir_.file("stderr"), env_);
   if (pid_ < 0) return false;
   const std::string marker = "event=listening address=";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);

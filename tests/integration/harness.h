@@ -37,7 +37,8 @@ CommandResult run_gatehouse(const std::vector<std::string>& args, const std::str
 // that it is listening and remembers the port.
 class Daemon {
  public:
-  explicit Daemon(std::vector<std::string> args);
+  // `env`: extra NAME=value variables for the daemon, on top of the test's own.
+  explicit Daemon(std::vector<std::string> args, std::vector<std::string> env = {});
   ~Daemon();
   bool start(int timeout_ms = 15000);
   // SIGTERM and wait; returns the exit status (or -1). Once stopped, returns that
@@ -52,6 +53,7 @@ class Daemon {
 
  private:
   std::vector<std::string> args_;
+  std::vector<std::string> env_;
   pid_t pid_ = -1;
   int exit_code_ = -1;
   int port_ = 0;

@@ -88,6 +88,13 @@ class FakeSessionStore final : public store::SessionStore {
     return n;
   }
 
+  Result<std::int64_t> count_sessions(std::int64_t created_since, std::int64_t seen_since) override {
+    std::int64_t n = 0;
+    for (const auto& [id, r] : sessions)
+      if (r.created_at >= created_since && r.last_seen >= seen_since) ++n;
+    return n;
+  }
+
   Status update_session(const std::string& id, const store::SessionUpdate& u) override {
     auto it = sessions.find(id);
     if (it == sessions.end()) return make_error("store.not_found", "no such session");

@@ -337,7 +337,12 @@ config::LockoutConfig policy_with(std::int64_t max_failures, std::int64_t ip_max
 TEST_F(LoginServiceTest, ALockedAccountIsRefusedWithoutAskingTheDirectory) {
   policy(policy_with(3));
   auto wrong = add("corp", answer(AuthStatus::bad_credentials));
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(login("alice", "guess").status, LoginStatus::failed);
+  for (int i = 0; i < 3; ++i) {
+    auto guess = login("alice", "guess");
+    EXPECT_EQ(guess.status, LoginStatus::failed);
+    EXPECT_FALSE(guess.account_locked);
+    EXPECT_EQ(guess.locked_now, i == 2) << "only the attempt that reached the limit locked the account";
+  }
   EXPECT_EQ(wrong->asked.size(), 3u);
   EXPECT_EQ(audit_.count(AuditEventType::login_failure, "alice"), 3);
   EXPECT_EQ(audit_.count(AuditEventType::lockout_locked, "alice"), 1);
@@ -347,6 +352,8 @@ TEST_F(LoginServiceTest, ALockedAccountIsRefusedWithoutAskingTheDirectory) {
   auto r = login("alice", "secret");
   EXPECT_EQ(r.status, LoginStatus::failed);
   EXPECT_EQ(r.outcome, AuthStatus::bad_credentials) << "a locked account looks like a wrong password";
+  EXPECT_TRUE(r.account_locked);
+  EXPECT_FALSE(r.locked_now);
   EXPECT_TRUE(right->asked.empty());
   EXPECT_EQ(audit_.count(AuditEventType::login_locked, "alice"), 1);
   EXPECT_TRUE(store_.sessions.empty());

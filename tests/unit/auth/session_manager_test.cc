@@ -465,6 +465,23 @@ TEST(SessionManagerTest, SweepDeletesSessionsThatExpireExactlyNow) {
   EXPECT_EQ(h.store.sessions.size(), 0u);
 }
 
+TEST(SessionManagerTest, CountActiveCountsExactlyWhatSweepKeeps) {
+  Harness h(kNoCache);
+  const std::int64_t now = kStart + 10'000;
+  h.clock.set(now);
+  for (auto r : {record("live", now - 10, now - 1),
+                 record("idle-now", now - 500, now - kIdle),
+                 record("absolute-now", now - kAbsolute, now - 1),
+                 record("almost-idle", now - 500, now - kIdle + 1),
+                 record("almost-absolute", now - kAbsolute + 1, now - 1)})
+    h.store.sessions[r.id] = r;
+  auto active = h.manager.count_active();
+  ASSERT_TRUE(active.ok());
+  EXPECT_EQ(*active, 3);
+  ASSERT_TRUE(h.manager.sweep().ok());
+  EXPECT_EQ(h.store.sessions.size(), 3u);
+}
+
 TEST(SessionManagerTest, SweepReportsStoreFailure) {
   Harness h(kNoCache);
   h.store.fail_delete_expired = true;

@@ -57,6 +57,12 @@ std::vector<std::string> messages(const LoadResult& result) {
   return out;
 }
 
+std::vector<std::string> networks(const std::vector<Cidr>& list) {
+  std::vector<std::string> out;
+  for (const auto& c : list) out.push_back(c.to_string());
+  return out;
+}
+
 std::string replace_all(std::string text, const std::string& from, const std::string& to) {
   for (auto pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size()))
     text.replace(pos, from.size(), to);
@@ -394,6 +400,7 @@ TEST(ParseConfig, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c.lockout.lock_duration, 0s);
   EXPECT_EQ(c.lockout.ip_max_failures, 50);
   EXPECT_EQ(c.audit.retention, 180 * 24h);
+  EXPECT_EQ(networks(c.metrics.allow), (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
   ASSERT_EQ(c.directories.size(), 1u);
   EXPECT_EQ(c.directories[0].name, "local");
   EXPECT_EQ(c.directories[0].kind, DirectoryKind::local);
@@ -548,6 +555,23 @@ TEST(ParseConfig, EmptyLockoutAndAuditTablesKeepTheDefaults) {
   EXPECT_EQ(result.config->audit.retention, 180 * 24h);
 }
 
+TEST(ParseConfig, MetricsAllowReplacesTheLoopbackDefault) {
+  auto result = parse_config(with_all("[metrics]\nallow = [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"]\n"),
+                             "test.toml");
+  ASSERT_EQ(messages(result), std::vector<std::string>{});
+  EXPECT_EQ(networks(result.config->metrics.allow),
+            (std::vector<std::string>{"10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"}));
+}
+
+TEST(ParseConfig, EmptyMetricsAllowClosesTheEndpointAndEmptyTableKeepsTheDefault) {
+  auto closed = parse_config(with_all("[metrics]\nallow = []\n"), "test.toml");
+  ASSERT_EQ(messages(closed), std::vector<std::string>{});
+  EXPECT_TRUE(closed.config->metrics.allow.empty());
+  auto empty = parse_config(with_all("[metrics]\n"), "test.toml");
+  ASSERT_EQ(messages(empty), std::vector<std::string>{});
+  EXPECT_EQ(networks(empty.config->metrics.allow), (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
+}
+
 TEST(ParseConfig, ActiveDirectoryNeedsOnlyUriBindAndBase) {
   auto result = parse_config(with_directories("[[directory]]\nname = \"ad\"\nkind = \"active_directory\"\n"
                                               "uri = [\"ldaps://dc1.example.org\", \"ldaps://dc2.example.org:3269\"]\n"
@@ -653,6 +677,7 @@ TEST(LoadConfig, ExampleFileIsValidOnceItsPathsExist) {
   EXPECT_EQ(c.lockout.max_failures, 5);
   EXPECT_EQ(c.lockout.lock_duration, 0s);
   EXPECT_EQ(c.audit.retention, 180 * 24h);
+  EXPECT_EQ(networks(c.metrics.allow), (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1118,6 +1143,24 @@ INSTANTIATE_TEST_SUITE_P(
     error_case_name);
 
 INSTANTIATE_TEST_SUITE_P(
+    Metrics, ConfigErrors,
+    testing::Values(
+        ErrorCase{"UnknownKey",
+                  with_all("[metrics]\nallow = []\nlisten = \":9100\"\n"),
+                  {"test.toml:3: unknown key \"listen\" in [metrics]"}},
+        ErrorCase{"AllowNotAnArray",
+                  with_all("[metrics]\nallow = \"127.0.0.1/32\"\n"),
+                  {"test.toml:2: [metrics] allow: expected an array of strings, got string"}},
+        ErrorCase{"AllowElementNotAString",
+                  with_all("[metrics]\nallow = [\n  \"127.0.0.1\",\n  8,\n]\n"),
+                  {"test.toml:4: [metrics] allow[1]: expected a string, got integer"}},
+        ErrorCase{"AllowNotANetworkAtItsLine",
+                  with_all("[metrics]\nallow = [\n  \"::1/128\",\n  \"localhost\",\n  \"10.0.0.0/33\",\n]\n"),
+                  {"test.toml:4: [metrics] allow: \"localhost\" is not an IP address or CIDR network",
+                   "test.toml:5: [metrics] allow: \"10.0.0.0/33\" is not an IP address or CIDR network"}}),
+    error_case_name);
+
+INSTANTIATE_TEST_SUITE_P(
     TopLevel, ConfigErrors,
     testing::Values(ErrorCase{"OidcNotAnArrayOfTables",
                               with_all("oidc = \"sso\"\n"),
@@ -1138,6 +1181,9 @@ INSTANTIATE_TEST_SUITE_P(
                     ErrorCase{"AuditNotATable",
                               with_all("audit = \"180d\"\n"),
                               {"test.toml:1: audit: expected a table (write [audit]), got string"}},
+                    ErrorCase{"MetricsNotATable",
+                              with_all("metrics = true\n"),
+                              {"test.toml:1: metrics: expected a table (write [metrics]), got boolean"}},
                     ErrorCase{
                         "SectionNotATable",
                         "server = \"127.0.0.1:8080\"\n" + kStore + kDirectory + kRoute,

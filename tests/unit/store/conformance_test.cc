@@ -380,6 +380,27 @@ TEST_P(SessionsTest, DeleteExpiredCountsBothCriteriaAndKeepsBoundaryValues) {
   EXPECT_EQ(*store_.sessions->delete_expired_sessions(kT0, kT0 + 600), 0);
 }
 
+TEST_P(SessionsTest, CountSessionsCountsWhatDeleteExpiredWouldKeep) {
+  EXPECT_EQ(*store_.sessions->count_sessions(kT0, kT0 + 600), 0);
+  // The same four as above: only the one at both limits counts.
+  ASSERT_TRUE(
+      store_.sessions->create_session(make_session(session_id('1'), "a", kT0 - 1, kT0 + 900)).ok());
+  ASSERT_TRUE(
+      store_.sessions->create_session(make_session(session_id('2'), "b", kT0 + 5, kT0 + 599)).ok());
+  ASSERT_TRUE(
+      store_.sessions->create_session(make_session(session_id('3'), "c", kT0 - 1, kT0 + 1)).ok());
+  ASSERT_TRUE(
+      store_.sessions->create_session(make_session(session_id('4'), "d", kT0, kT0 + 600)).ok());
+
+  auto active = store_.sessions->count_sessions(kT0, kT0 + 600);
+  ASSERT_TRUE(active.ok()) << active.error().message;
+  EXPECT_EQ(*active, 1);
+  EXPECT_EQ(*store_.sessions->count_sessions(kT0 - 1, kT0), 4);
+  // Counting changes nothing.
+  EXPECT_EQ(*store_.sessions->delete_expired_sessions(kT0, kT0 + 600), 3);
+  EXPECT_EQ(*store_.sessions->count_sessions(kT0 - 1, kT0), 1);
+}
+
 TEST_P(SessionsTest, DeleteUserSessionsRemovesOnlyThatUsersSessions) {
   ASSERT_TRUE(
       store_.sessions->create_session(make_session(session_id('a'), "alice", kT0, kT0)).ok());
