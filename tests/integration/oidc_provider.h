@@ -113,12 +113,18 @@ class OidcProvider {
   // ready line. On failure `error` says why, with node's stderr. Takes about a second
   // on an idle 2-core machine (startup_ms()). node gets SIGKILL when the thread that
   // started it ends, so call from a thread that outlives the provider (a test's own).
+  // A node that does not get ready in time is replaced once.
   bool start(std::string* error, int timeout_ms = 20000);
   // SIGTERM, SIGKILL after 5 s, and wait. Also run by the destructor. Returns node's
   // exit code (0 after SIGTERM), 128 + signal, or -1 when it had to be killed or was
   // not running. All state (sessions, grants, tokens, the signing key) is in node's
   // memory and gone.
   int stop();
+
+ private:
+  bool start_once(std::string* error, int timeout_ms);
+
+ public:
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
 
