@@ -99,6 +99,12 @@ Lockout::Lockout(config::LockoutConfig config, store::LockoutStore& store, const
       clock_(clock),
       in_flight_(std::make_shared<InFlight>()) {}
 
+Lockout::Lockout(config::LockoutConfig config, const Lockout& previous)
+    : config_(std::move(config)),
+      store_(previous.store_),
+      clock_(previous.clock_),
+      in_flight_(previous.in_flight_) {}
+
 Lockout::~Lockout() = default;
 
 // A failure at t counts while now < t + window.

@@ -100,6 +100,9 @@ struct ThrottledAddress {
 class Lockout {
  public:
   Lockout(config::LockoutConfig config, store::LockoutStore& store, const Clock& clock);
+  // For a reload: the new policy, with the store, clock and attempts in flight of
+  // `previous` (an attempt begun under the old policy still holds its place).
+  Lockout(config::LockoutConfig config, const Lockout& previous);
   Lockout(const Lockout&) = delete;
   Lockout& operator=(const Lockout&) = delete;
   ~Lockout();

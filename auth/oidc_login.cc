@@ -67,8 +67,16 @@ OidcLogin::OidcLogin(std::vector<std::shared_ptr<oidc::Provider>> providers, Ses
       audit_(audit),
       flow_box_(flow_key, "gatehouse-oidc-flow-v1"),
       token_box_(token_key, "gatehouse-oidc-tokens-v1"),
-      clock_(clock) {
+      clock_(clock),
+      memory_(std::make_shared<Memory>()) {
   for (const auto& p : providers_) bearer_enabled_ = bearer_enabled_ || !p->config().bearer_audience.empty();
+}
+
+OidcLogin::OidcLogin(std::vector<std::shared_ptr<oidc::Provider>> providers, SessionManager& sessions,
+                     AuditSink& audit, const Key& flow_key, const Key& token_key, const Clock& clock,
+                     const OidcLogin& previous)
+    : OidcLogin(std::move(providers), sessions, audit, flow_key, token_key, clock) {
+  memory_ = previous.memory_;
 }
 
 oidc::Provider* OidcLogin::find(std::string_view name) const {
@@ -101,9 +109,9 @@ Result<OidcStart> OidcLogin::start(oidc::Provider& provider, std::string_view rd
 }
 
 bool OidcLogin::use_state_once(const std::string& state, std::int64_t now) {
-  std::lock_guard lock(mu_);
-  std::erase_if(used_states_, [now](const auto& kv) { return kv.second < now; });
-  return used_states_.emplace(state, now + kOidcFlowLifetime + 60).second;
+  std::lock_guard lock(memory_->mu);
+  std::erase_if(memory_->used_states, [now](const auto& kv) { return kv.second < now; });
+  return memory_->used_states.emplace(state, now + kOidcFlowLifetime + 60).second;
 }
 
 OidcOutcome OidcLogin::fail(oidc::Provider& provider, const IpAddress& client, int status, std::string message,
@@ -254,15 +262,15 @@ RefreshOutcome OidcLogin::refresh(const store::SessionRecord& session) {
   oidc::Provider* provider = find(session.source);
   if (provider == nullptr) return RefreshOutcome::not_due;  // provider no longer configured
   {
-    std::lock_guard lock(mu_);
-    if (!refreshing_.insert(session.id).second) return RefreshOutcome::not_due;
+    std::lock_guard lock(memory_->mu);
+    if (!memory_->refreshing.insert(session.id).second) return RefreshOutcome::not_due;
   }
   struct Done {
     OidcLogin& self;
     const std::string& id;
     ~Done() {
-      std::lock_guard lock(self.mu_);
-      self.refreshing_.erase(id);
+      std::lock_guard lock(self.memory_->mu);
+      self.memory_->refreshing.erase(id);
     }
   } done{*this, session.id};
 

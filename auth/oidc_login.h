@@ -59,6 +59,10 @@ class OidcLogin {
  public:
   OidcLogin(std::vector<std::shared_ptr<oidc::Provider>> providers, SessionManager& sessions, AuditSink& audit,
             const Key& flow_key, const Key& token_key, const Clock& clock);
+  // For a reload: the new providers, sharing with `previous` what must outlive a
+  // configuration (states already used, refreshes under way).
+  OidcLogin(std::vector<std::shared_ptr<oidc::Provider>> providers, SessionManager& sessions, AuditSink& audit,
+            const Key& flow_key, const Key& token_key, const Clock& clock, const OidcLogin& previous);
 
   const std::vector<std::shared_ptr<oidc::Provider>>& providers() const { return providers_; }
   oidc::Provider* find(std::string_view name) const;
@@ -133,9 +137,12 @@ class OidcLogin {
   const Clock& clock_;
   bool bearer_enabled_ = false;
 
-  std::mutex mu_;
-  std::unordered_map<std::string, std::int64_t> used_states_;  // state -> when it expires
-  std::set<std::string> refreshing_;                           // session ids
+  struct Memory {
+    std::mutex mu;
+    std::unordered_map<std::string, std::int64_t> used_states;  // state -> when it expires
+    std::set<std::string> refreshing;                           // session ids
+  };
+  std::shared_ptr<Memory> memory_;  // shared across reloads
 };
 
 }  // namespace gatehouse::auth

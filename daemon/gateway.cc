@@ -28,6 +28,8 @@ struct Gateway::Connection {
   // Of the request being answered, for gatehouse_http_requests_total.
   std::size_t metrics_route = 0;
   int status = 0;  // of the response sent; 0 while none was
+  // The configuration of the request being answered, taken when its header was read.
+  std::shared_ptr<const Runtime> rt{};
 };
 
 namespace {
@@ -151,7 +153,7 @@ ForwardInfo forward_info(const http::fields& f, const std::string& peer,
   return out;
 }
 
-void count_login(Metrics& metrics, const auth::LoginResult& r) {
+void count_login(const Metrics& metrics, const auth::LoginResult& r) {
   switch (r.status) {
     case auth::LoginStatus::success:
       metrics.count_login(r.directory, LoginOutcome::success);
@@ -197,12 +199,8 @@ std::string upstream_target(const config::RouteConfig& route, const Target& t) {
 
 }  // namespace
 
-Gateway::Gateway(GatewayContext ctx)
-    : ctx_(std::move(ctx)),
-      router_(ctx_.config),
-      csrf_cookie_(ctx_.config->session.cookie_name + "_csrf"),
-      secure_cookies_(ctx_.config->server.public_url.scheme == "https" ||
-                      !ctx_.config->server.tls_cert_file.empty()) {}
+Gateway::Gateway(GatewayContext ctx, std::shared_ptr<const Runtime> runtime)
+    : ctx_(std::move(ctx)), runtime_(std::move(runtime)) {}
 
 asio::awaitable<void> Gateway::serve(tcp::socket socket, UpstreamPool& upstreams) {
   error_code ec;
@@ -213,12 +211,17 @@ asio::awaitable<void> Gateway::serve(tcp::socket socket, UpstreamPool& upstreams
     c.peer = remote.address().to_string();
     c.peer_ip = IpAddress::parse(c.peer);
   }
-  const auto& server = ctx_.config->server;
   try {
     for (;;) {
       Parser parser;
-      parser.header_limit(server.max_header_bytes);
-      parser.body_limit(server.max_body_bytes);
+      {
+        // The limits of the configuration in use now; the request itself takes the
+        // one in use once its header is in (a keep-alive connection may idle across a
+        // reload).
+        const auto rt = runtime_.load();
+        parser.header_limit(rt->config->server.max_header_bytes);
+        parser.body_limit(rt->config->server.max_body_bytes);
+      }
       c.stream.expires_after(kKeepAliveIdle);
       co_await http::async_read_header(c.stream, c.buffer, parser, awaitable_ec(ec));
       if (ec == http::error::end_of_stream || ec == asio::error::eof ||
@@ -243,14 +246,17 @@ asio::awaitable<void> Gateway::serve(tcp::socket socket, UpstreamPool& upstreams
         res.prepare_payload();
         c.stream.expires_after(std::chrono::seconds(10));
         co_await http::async_write(c.stream, res, awaitable_ec(ec));
-        ctx_.metrics.count_request(ctx_.metrics.unmatched_slot(), static_cast<int>(status));
+        const auto rt = runtime_.load();
+        rt->metrics.count_request(rt->metrics.unmatched_slot(), static_cast<int>(status));
         break;
       }
       ActiveGuard guard(active_);
-      c.metrics_route = ctx_.metrics.unmatched_slot();
+      c.rt = runtime_.load();
+      c.metrics_route = c.rt->metrics.unmatched_slot();
       c.status = 0;
       bool keep = co_await handle(c, parser);
-      if (c.status != 0) ctx_.metrics.count_request(c.metrics_route, c.status);
+      if (c.status != 0) c.rt->metrics.count_request(c.metrics_route, c.status);
+      c.rt.reset();  // an idle connection holds no configuration
       if (!keep || shutting_down_) break;
     }
   } catch (const std::exception& e) {
@@ -301,30 +307,30 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
     co_return co_await respond_error(c, parser, http::status::bad_request, "Bad request",
                                      "The request path is not acceptable.");
   }
-  c.forward = forward_info(req, c.peer, c.peer_ip, ctx_.config->server, false);
+  c.forward = forward_info(req, c.peer, c.peer_ip, c.rt->config->server, false);
 
   if (target->path.starts_with(kInternalPrefix) || target->path == "/.gatehouse") {
-    c.metrics_route = ctx_.metrics.internal_slot();
+    c.metrics_route = c.rt->metrics.internal_slot();
     co_return co_await handle_internal(c, parser, target->path, target->query);
   }
 
   const std::string host = normalise_host(req[http::field::host]);
-  const config::RouteConfig* route = router_.match(host, target->path);
+  const config::RouteConfig* route = c.rt->router.match(host, target->path);
   if (route == nullptr)
     co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
                                      "No application is configured at this address.");
-  c.metrics_route = ctx_.metrics.route_slot(static_cast<std::size_t>(route - ctx_.config->routes.data()));
+  c.metrics_route = c.rt->metrics.route_slot(static_cast<std::size_t>(route - c.rt->config->routes.data()));
 
   auth::SessionPtr session;
   const auto authorization = req[http::field::authorization];
-  if (!route->is_public && ctx_.oidc.bearer_enabled() && authorization.size() > 7 &&
+  if (!route->is_public && c.rt->oidc->bearer_enabled() && authorization.size() > 7 &&
       beast::iequals(authorization.substr(0, 7), "Bearer ")) {
     // An API client: the token is the identity, no session, no cookie.
     bool keep = false, responded = false;
     session = co_await bearer_session(c, parser, authorization.substr(7), keep, responded);
     if (responded) co_return keep;
-  } else if (auto cookie = request_cookie(req, ctx_.config->session.cookie_name); !cookie.empty()) {
-    auto resolved = ctx_.sessions.resolve(cookie);
+  } else if (auto cookie = request_cookie(req, c.rt->config->session.cookie_name); !cookie.empty()) {
+    auto resolved = c.rt->sessions->resolve(cookie);
     if (!resolved) {
       log::error("session.store_error", {{"error", resolved.error().message}});
       co_return co_await respond_error(c, parser, http::status::service_unavailable,
@@ -332,13 +338,13 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
     }
     session = std::move(resolved.value());
     // An OpenID session that outlived its ID token: fresh claims from the refresh token.
-    if (session && ctx_.oidc.refresh_due(*session)) {
+    if (session && c.rt->oidc->refresh_due(*session)) {
       const auth::RefreshOutcome refreshed =
-          co_await run_blocking(ctx_.blocking, [&] { return ctx_.oidc.refresh(*session); });
+          co_await run_blocking(ctx_.blocking, [&] { return c.rt->oidc->refresh(*session); });
       if (refreshed == auth::RefreshOutcome::ended) {
         session.reset();
       } else if (refreshed == auth::RefreshOutcome::refreshed) {
-        auto again = ctx_.sessions.resolve(cookie);
+        auto again = c.rt->sessions->resolve(cookie);
         if (again) session = std::move(again.value());
       }
     }
@@ -357,8 +363,8 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
         http::response<http::string_body> res{http::status::found, 11};
         set_page_headers(res);
         // Only one way to sign in, through a provider: go straight there.
-        if (ctx_.config->directories.empty() && ctx_.oidc.providers().size() == 1)
-          res.set(http::field::location, "/.gatehouse/oidc/" + url_encode(ctx_.oidc.providers()[0]->name()) +
+        if (c.rt->config->directories.empty() && c.rt->oidc->providers().size() == 1)
+          res.set(http::field::location, "/.gatehouse/oidc/" + url_encode(c.rt->oidc->providers()[0]->name()) +
                                              "/start?rd=" + url_encode(rd));
         else
           res.set(http::field::location, "/.gatehouse/login?rd=" + url_encode(rd));
@@ -368,7 +374,7 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
       http::response<http::string_body> res{http::status::unauthorized, 11};
       res.set(http::field::www_authenticate,
               "Cookie realm=\"gatehouse\", form-action=\"/.gatehouse/login\", cookie-name=\"" +
-                  ctx_.config->session.cookie_name + "\"");
+                  c.rt->config->session.cookie_name + "\"");
       res.set(http::field::content_type, "application/json");
       res.set(http::field::cache_control, "no-store");
       res.body() = R"({"error":"authentication_required"})";
@@ -395,8 +401,8 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "no-store");
     auth::SessionPtr s;
-    if (auto cookie = request_cookie(req, ctx_.config->session.cookie_name); !cookie.empty()) {
-      auto r = ctx_.sessions.resolve(cookie);
+    if (auto cookie = request_cookie(req, c.rt->config->session.cookie_name); !cookie.empty()) {
+      auto r = c.rt->sessions->resolve(cookie);
       if (r) s = *r;
     }
     if (!s) {
@@ -414,7 +420,7 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
                         {"effective_party", s->effective_party},
                         {"delegation", ""},
                         {"source", s->source},
-                        {"expires_at", rfc3339(ctx_.sessions.expires_at(*s))}};
+                        {"expires_at", rfc3339(c.rt->sessions->expires_at(*s))}};
     res.body() = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     co_return co_await respond(c, parser, res);
   } else if (path == "/.gatehouse/jwks.json" && get) {
@@ -431,7 +437,7 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
     co_return co_await respond(c, parser, res);
   } else if (path == "/.gatehouse/readyz" && get) {
     std::vector<NotReady> failing;
-    if (ctx_.readiness) failing = co_await run_blocking(ctx_.blocking, [&] { return ctx_.readiness(); });
+    failing = co_await run_blocking(ctx_.blocking, [&] { return c.rt->readiness(); });
     http::response<http::string_body> res{failing.empty() ? http::status::ok : http::status::service_unavailable, 11};
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "no-store");
@@ -460,7 +466,7 @@ asio::awaitable<bool> Gateway::handle_metrics(Connection& c, Parser& parser) {
   // The real client, as decided with trusted_proxies: behind a reverse proxy on the
   // same host the TCP peer is always loopback, whoever sent the request.
   const auto client = IpAddress::parse(c.forward.client_address);
-  const auto& allow = ctx_.config->metrics.allow;
+  const auto& allow = c.rt->config->metrics.allow;
   if (!client || std::none_of(allow.begin(), allow.end(), [&](const Cidr& n) { return n.contains(*client); })) {
     log::info("metrics.refused", {{"client", c.forward.client_address}});
     co_return co_await respond_error(c, parser, http::status::forbidden, "Access denied",
@@ -468,34 +474,33 @@ asio::awaitable<bool> Gateway::handle_metrics(Connection& c, Parser& parser) {
   }
   LiveState live = co_await run_blocking(ctx_.blocking, [&] {
     LiveState state;
-    if (auto n = ctx_.sessions.count_active(); n)
+    if (auto n = c.rt->sessions->count_active(); n)
       state.sessions_active = *n;
     else
       log::warning("metrics.sessions_failed", {{"error", n.error().message}});
-    if (ctx_.readiness)
-      for (auto& f : ctx_.readiness()) state.failing.push_back(std::move(f.component));
+    for (auto& f : c.rt->readiness()) state.failing.push_back(std::move(f.component));
     return state;
   });
   http::response<http::string_body> res{http::status::ok, 11};
   res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   res.set(http::field::cache_control, "no-store");
-  res.body() = ctx_.metrics.render(live);
+  res.body() = c.rt->metrics.render(live);
   co_return co_await respond(c, parser, res);
 }
 
 asio::awaitable<bool> Gateway::handle_login_form(Connection& c, Parser& parser, const std::string& query) {
   auto params = parse_form(query);
-  LoginPageModel model = login_model();
+  LoginPageModel model = login_model(*c.rt);
   model.rd = auth::safe_redirect(form_value(params, "rd"));
   if (form_value(params, "signed_out") == "1") model.notice = "You have been signed out.";
-  std::string binding = request_cookie(parser.get(), csrf_cookie_);
+  std::string binding = request_cookie(parser.get(), c.rt->csrf_cookie);
   http::response<http::string_body> res{http::status::ok, 11};
   set_page_headers(res);
   // Only the password form needs a CSRF binding (providers' buttons are plain links).
   if (model.password_form && (binding.size() < 16 || binding.size() > 64)) {
     binding = ctx_.csrf.new_binding();
     res.set(http::field::set_cookie,
-            cookie_header(csrf_cookie_, binding, "/.gatehouse/", "Strict", secure_cookies_, false));
+            cookie_header(c.rt->csrf_cookie, binding, "/.gatehouse/", "Strict", c.rt->secure_cookies, false));
   }
   if (model.password_form) model.csrf_token = ctx_.csrf.token_for(binding);
   res.body() = login_page(model);
@@ -537,11 +542,11 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
   const std::string username(form_value(fields, "username"));
   Secret password{std::string(form_value(fields, "password"))};
   const std::string rd = auth::safe_redirect(form_value(fields, "rd"));
-  const std::string binding = request_cookie(req, csrf_cookie_);
+  const std::string binding = request_cookie(req, c.rt->csrf_cookie);
   const bool csrf_ok = ctx_.csrf.verify(binding, form_value(fields, "csrf"));
   wipe_form(fields);
 
-  LoginPageModel model = login_model();
+  LoginPageModel model = login_model(*c.rt);
   model.rd = rd;
   model.username = username;
   http::response<http::string_body> res{http::status::ok, 11};
@@ -550,7 +555,7 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
   if (binding.size() < 16 || binding.size() > 64) {
     new_binding = ctx_.csrf.new_binding();
     res.set(http::field::set_cookie,
-            cookie_header(csrf_cookie_, new_binding, "/.gatehouse/", "Strict", secure_cookies_, false));
+            cookie_header(c.rt->csrf_cookie, new_binding, "/.gatehouse/", "Strict", c.rt->secure_cookies, false));
   }
   model.csrf_token = ctx_.csrf.token_for(new_binding);
   if (!csrf_ok) {
@@ -563,26 +568,26 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
 
   // The address the lockout counts: the real client, as decided with trusted_proxies.
   const IpAddress client = IpAddress::parse(c.forward.client_address).value_or(IpAddress{});
-  auto outcome = co_await ctx_.login.login(username, password, client, ctx_.blocking);
+  auto outcome = co_await c.rt->login->login(username, password, client, ctx_.blocking);
   if (!outcome) {
-    ctx_.metrics.count_login("", LoginOutcome::unavailable);
+    c.rt->metrics.count_login("", LoginOutcome::unavailable);
     log::error("login.error", {{"user", username}, {"client", c.forward.client_address},
                                {"error", outcome.error().message}});
     co_return co_await respond_error(c, parser, http::status::service_unavailable,
                                      "Sign-in is temporarily unavailable", "Please try again in a moment.");
   }
   const auth::LoginResult& r = outcome.value();
-  count_login(ctx_.metrics, r);
+  count_login(c.rt->metrics, r);
   switch (r.status) {
     case auth::LoginStatus::success: {
       // A session presented before login is ended: the new one has a fresh id.
-      if (auto old = request_cookie(req, ctx_.config->session.cookie_name); !old.empty())
-        (void)ctx_.sessions.end(old);
+      if (auto old = request_cookie(req, c.rt->config->session.cookie_name); !old.empty())
+        (void)c.rt->sessions->end(old);
       http::response<http::string_body> ok{http::status::see_other, 11};
       set_page_headers(ok);
       ok.set(http::field::location, rd);
-      ok.set(http::field::set_cookie, cookie_header(ctx_.config->session.cookie_name, r.session.cookie_value,
-                                                    "/", "Lax", secure_cookies_, false));
+      ok.set(http::field::set_cookie, cookie_header(c.rt->config->session.cookie_name, r.session.cookie_value,
+                                                    "/", "Lax", c.rt->secure_cookies, false));
       co_return co_await respond(c, parser, ok);
     }
     case auth::LoginStatus::unavailable:
@@ -610,33 +615,33 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
 asio::awaitable<bool> Gateway::handle_logout(Connection& c, Parser& parser) {
   auto& req = parser.get();
   std::string location = "/.gatehouse/login?signed_out=1";
-  if (auto cookie = request_cookie(req, ctx_.config->session.cookie_name); !cookie.empty()) {
-    auto s = ctx_.sessions.resolve(cookie);
+  if (auto cookie = request_cookie(req, c.rt->config->session.cookie_name); !cookie.empty()) {
+    auto s = c.rt->sessions->resolve(cookie);
     // Signed in through a provider with RP-initiated logout: end the session there too.
     if (s && *s && !(*s)->provider_state.empty()) {
-      const std::string back = ctx_.config->server.public_url.origin() + "/.gatehouse/login";
+      const std::string back = c.rt->config->server.public_url.origin() + "/.gatehouse/login";
       std::string provider_logout =
-          co_await run_blocking(ctx_.blocking, [&] { return ctx_.oidc.end_session_url(**s, back); });
+          co_await run_blocking(ctx_.blocking, [&] { return c.rt->oidc->end_session_url(**s, back); });
       if (!provider_logout.empty()) location = std::move(provider_logout);
     }
-    if (auto st = ctx_.sessions.end(cookie); !st)
+    if (auto st = c.rt->sessions->end(cookie); !st)
       log::error("logout.error", {{"error", st.error().message}});
     else if (s && *s)
-      (void)ctx_.audit.record(auth::AuditEvent{auth::AuditEventType::logout, (*s)->user,
+      (void)c.rt->audit->record(auth::AuditEvent{auth::AuditEventType::logout, (*s)->user,
                                                IpAddress::parse(c.forward.client_address), (*s)->source, "", ""});
   }
   http::response<http::string_body> res{http::status::see_other, 11};
   set_page_headers(res);
   res.set(http::field::location, location);
   res.set(http::field::set_cookie,
-          cookie_header(ctx_.config->session.cookie_name, "", "/", "Lax", secure_cookies_, true));
+          cookie_header(c.rt->config->session.cookie_name, "", "/", "Lax", c.rt->secure_cookies, true));
   co_return co_await respond(c, parser, res);
 }
 
-LoginPageModel Gateway::login_model() const {
+LoginPageModel Gateway::login_model(const Runtime& rt) {
   LoginPageModel model;
-  model.password_form = !ctx_.config->directories.empty();
-  for (const auto& p : ctx_.oidc.providers()) model.providers.push_back({p->name(), p->config().display_name});
+  model.password_form = !rt.config->directories.empty();
+  for (const auto& p : rt.oidc->providers()) model.providers.push_back({p->name(), p->config().display_name});
   return model;
 }
 
@@ -646,7 +651,7 @@ asio::awaitable<bool> Gateway::handle_oidc(Connection& c, Parser& parser, std::s
   const auto slash = rest.find('/');
   const std::string name(rest.substr(0, slash));
   const std::string_view action = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
-  oidc::Provider* provider = ctx_.oidc.find(name);
+  oidc::Provider* provider = c.rt->oidc->find(name);
   if (provider == nullptr || (action != "start" && action != "callback"))
     co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
                                      "There is nothing at this address.");
@@ -656,7 +661,7 @@ asio::awaitable<bool> Gateway::handle_oidc(Connection& c, Parser& parser, std::s
   if (action == "start") {
     const std::string rd(form_value(params, "rd"));
     const IpAddress client = IpAddress::parse(c.forward.client_address).value_or(IpAddress{});
-    auto started = co_await run_blocking(ctx_.blocking, [&] { return ctx_.oidc.start(*provider, rd, client); });
+    auto started = co_await run_blocking(ctx_.blocking, [&] { return c.rt->oidc->start(*provider, rd, client); });
     if (!started) {
       log::error("oidc.start_failed", {{"provider", name}, {"error", started.error().message}});
       co_return co_await respond_error(c, parser, http::status::service_unavailable,
@@ -670,7 +675,7 @@ asio::awaitable<bool> Gateway::handle_oidc(Connection& c, Parser& parser, std::s
     // Sent back only to the callback, and only for the time a sign-in may take.
     std::string cookie = started->cookie_name + "=" + started->cookie_value + "; Path=" + callback_path +
                          "; Max-Age=" + std::to_string(auth::kOidcFlowLifetime) + "; HttpOnly; SameSite=Lax";
-    if (secure_cookies_) cookie += "; Secure";
+    if (c.rt->secure_cookies) cookie += "; Secure";
     res.set(http::field::set_cookie, cookie);
     res.body() = error_page(302, "Signing in", "Continue to " + provider->config().display_name + ".");
     co_return co_await respond(c, parser, res);
@@ -685,12 +690,12 @@ asio::awaitable<bool> Gateway::handle_oidc(Connection& c, Parser& parser, std::s
   }
   const IpAddress client = IpAddress::parse(c.forward.client_address).value_or(IpAddress{});
   auto outcome =
-      co_await run_blocking(ctx_.blocking, [&] { return ctx_.oidc.finish(*provider, fields, cookies, client); });
+      co_await run_blocking(ctx_.blocking, [&] { return c.rt->oidc->finish(*provider, fields, cookies, client); });
   http::response<http::string_body> res{http::status::see_other, 11};
   set_page_headers(res);
   if (auto flow_cookie = auth::OidcLogin::flow_cookie_name(form_value(params, "state")); !flow_cookie.empty())
-    res.insert(http::field::set_cookie, cookie_header(flow_cookie, "", callback_path, "Lax", secure_cookies_, true));
-  ctx_.metrics.count_login(name, outcome.ok                  ? LoginOutcome::success
+    res.insert(http::field::set_cookie, cookie_header(flow_cookie, "", callback_path, "Lax", c.rt->secure_cookies, true));
+  c.rt->metrics.count_login(name, outcome.ok                  ? LoginOutcome::success
                                  : outcome.status == 503 ? LoginOutcome::unavailable
                                                          : LoginOutcome::failure);
   if (!outcome.ok) {
@@ -698,18 +703,18 @@ asio::awaitable<bool> Gateway::handle_oidc(Connection& c, Parser& parser, std::s
     res.body() = error_page(outcome.status, "Sign-in failed", outcome.message);
     co_return co_await respond(c, parser, res);
   }
-  if (auto old = request_cookie(req, ctx_.config->session.cookie_name); !old.empty()) (void)ctx_.sessions.end(old);
+  if (auto old = request_cookie(req, c.rt->config->session.cookie_name); !old.empty()) (void)c.rt->sessions->end(old);
   res.set(http::field::location, outcome.rd);
-  res.insert(http::field::set_cookie, cookie_header(ctx_.config->session.cookie_name, outcome.session.cookie_value,
-                                                    "/", "Lax", secure_cookies_, false));
+  res.insert(http::field::set_cookie, cookie_header(c.rt->config->session.cookie_name, outcome.session.cookie_value,
+                                                    "/", "Lax", c.rt->secure_cookies, false));
   co_return co_await respond(c, parser, res);
 }
 
 asio::awaitable<auth::SessionPtr> Gateway::bearer_session(Connection& c, Parser& parser, std::string_view header,
                                                           bool& keep_alive, bool& responded) {
   const std::string token(trim_blanks(header));
-  std::optional<Result<store::SessionRecord>> verified = ctx_.oidc.bearer_cached(token);
-  if (!verified) verified.emplace(co_await run_blocking(ctx_.blocking, [&] { return ctx_.oidc.bearer(token); }));
+  std::optional<Result<store::SessionRecord>> verified = c.rt->oidc->bearer_cached(token);
+  if (!verified) verified.emplace(co_await run_blocking(ctx_.blocking, [&] { return c.rt->oidc->bearer(token); }));
   if (*verified) co_return std::make_shared<const store::SessionRecord>(std::move(verified->value()));
 
   const Error& why = verified->error();
@@ -737,10 +742,10 @@ asio::awaitable<auth::SessionPtr> Gateway::bearer_session(Connection& c, Parser&
 asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config::RouteConfig& route,
                                      const std::string& target, const store::SessionRecord* session) {
   auto& creq = parser.get();
-  const auto& server = ctx_.config->server;
+  const auto& server = c.rt->config->server;
   std::string assertion;
   if (session != nullptr) {
-    auto jwt = ctx_.assertions.issue(*session, route.id());
+    auto jwt = c.rt->assertions->issue(*session, route.id());
     if (!jwt) {
       log::error("assertion.error", {{"error", jwt.error().message}});
       co_return co_await respond_error(c, parser, http::status::internal_server_error, "Internal error",
@@ -753,8 +758,8 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
   ureq.method_string(creq.method_string());
   ureq.target(target);
   ureq.version(11);
-  build_upstream_fields(creq, ureq, c.forward, session, assertion, ctx_.config->session.cookie_name,
-                        csrf_cookie_);
+  build_upstream_fields(creq, ureq, c.forward, session, assertion, c.rt->config->session.cookie_name,
+                        c.rt->csrf_cookie);
   const bool has_body = !parser.is_done();
   if (has_body) {
     if (auto len = parser.content_length()) ureq.content_length(*len);
@@ -872,7 +877,7 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
                                      "The application behind this address is not answering. Please try again later.");
   }
 
-  ctx_.metrics.observe_upstream(static_cast<std::size_t>(&route - ctx_.config->routes.data()),
+  c.rt->metrics.observe_upstream(static_cast<std::size_t>(&route - c.rt->config->routes.data()),
                                 std::chrono::steady_clock::now() - forwarding_since);
   auto& ures = rp->get();
   http::response<http::buffer_body> cres;

@@ -16,34 +16,28 @@
 #include "daemon/metrics.h"
 #include "daemon/pages.h"
 #include "daemon/router.h"
+#include "daemon/runtime.h"
 #include "daemon/upstream_pool.h"
 
 namespace gatehouse::daemon {
 
-// A component that is not ready, for /.gatehouse/readyz.
-struct NotReady {
-  std::string component;  // "store", "directory:corp"
-  std::string message;
-};
-
+// What stays when the configuration is reloaded.
 struct GatewayContext {
-  std::shared_ptr<const config::Config> config;
-  auth::SessionManager& sessions;
-  auth::LoginService& login;
-  auth::OidcLogin& oidc;
-  auth::AssertionIssuer& assertions;
   const auth::AssertionSigner& signer;
   const auth::CsrfGuard& csrf;
   asio::thread_pool& blocking;
-  auth::AuditSink& audit;
-  // Store writable, directories reachable; may block (runs on `blocking`).
-  std::function<std::vector<NotReady>()> readiness;
-  Metrics& metrics;  // built from `config`
 };
 
 class Gateway {
  public:
-  explicit Gateway(GatewayContext ctx);
+  Gateway(GatewayContext ctx, std::shared_ptr<const Runtime> runtime);
+  // The configuration in use: what a request starting now gets.
+  std::shared_ptr<const Runtime> runtime() const { return runtime_.load(); }
+  // Swaps in a new configuration for the requests that start from now on; those in
+  // flight finish with the one they started with. Returns the previous one.
+  std::shared_ptr<const Runtime> install(std::shared_ptr<const Runtime> runtime) {
+    return runtime_.exchange(std::move(runtime));
+  }
   // Serves one client connection; `upstreams` is the pool of the worker it runs on.
   asio::awaitable<void> serve(tcp::socket socket, UpstreamPool& upstreams);
   std::size_t active_requests() const { return active_.load(); }
@@ -72,12 +66,10 @@ class Gateway {
   asio::awaitable<bool> respond_error(Connection& c, Parser& parser, http::status status,
                                       std::string_view title, std::string_view message);
 
-  LoginPageModel login_model() const;
+  static LoginPageModel login_model(const Runtime& rt);
 
   GatewayContext ctx_;
-  Router router_;
-  std::string csrf_cookie_;
-  bool secure_cookies_;
+  std::atomic<std::shared_ptr<const Runtime>> runtime_;
   std::atomic<std::size_t> active_{0};
   std::atomic<bool> shutting_down_{false};
 };

@@ -144,8 +144,37 @@ const std::vector<double>& Metrics::upstream_buckets() {
   return buckets;
 }
 
-Metrics::Metrics(const config::Config& config, std::string version, std::int64_t started_at)
-    : version_(std::move(version)), last_reload_(started_at) {
+RouteSeries::RouteSeries() : upstream(Metrics::upstream_buckets()) {}
+
+MetricsRegistry::MetricsRegistry(std::string version, std::int64_t started_at)
+    : version_(std::move(version)), last_reload_(started_at) {}
+
+RouteSeries* MetricsRegistry::route(const std::string& label) {
+  std::lock_guard lock(mu_);
+  auto& slot = routes_[label];
+  if (!slot) slot = std::make_unique<RouteSeries>();
+  return slot.get();
+}
+
+LoginOutcomes* MetricsRegistry::source(const std::string& label) {
+  std::lock_guard lock(mu_);
+  auto& slot = sources_[label];
+  if (!slot) slot = std::make_unique<LoginOutcomes>();
+  return slot.get();
+}
+
+void MetricsRegistry::count_lockout() { add(lockouts_); }
+
+void MetricsRegistry::count_reload(bool success, std::int64_t at) {
+  if (success) {
+    add(reloads_ok_);
+    last_reload_.store(at, std::memory_order_relaxed);
+  } else {
+    add(reloads_failed_);
+  }
+}
+
+Metrics::Metrics(MetricsRegistry& registry, const config::Config& config) : registry_(registry) {
   for (const auto& route : config.routes) {
     // Two routes with one id would be two series with one label set: they share one.
     const std::string id = route.id();
@@ -153,19 +182,18 @@ Metrics::Metrics(const config::Config& config, std::string version, std::int64_t
     route_slots_.push_back(static_cast<std::size_t>(it - routes_.begin()));
     if (it == routes_.end()) routes_.push_back(id);
   }
-  for (std::size_t i = 0; i < routes_.size(); ++i)
-    upstream_.push_back(std::make_unique<Histogram>(upstream_buckets()));
   internal_slot_ = routes_.size();
+  // Route ids start with a host or '/', so these two never collide with one.
   routes_.push_back("internal");
   routes_.push_back("unmatched");
-  requests_ = std::vector<StatusClasses>(routes_.size());
+  for (const auto& label : routes_) series_.push_back(registry_.route(label));
 
   for (const auto& d : config.directories) directories_.push_back(d.name);
   for (const auto& o : config.oidc) providers_.push_back(o.name);
   sources_ = directories_;
   sources_.insert(sources_.end(), providers_.begin(), providers_.end());
   sources_.push_back("");
-  logins_ = std::vector<Outcomes>(sources_.size());
+  for (const auto& label : sources_) logins_.push_back(registry_.source(label));
 }
 
 std::size_t Metrics::route_slot(std::size_t route_index) const {
@@ -179,35 +207,24 @@ std::size_t Metrics::source_slot(std::string_view source) const {
   return sources_.size() - 1;
 }
 
-void Metrics::count_request(std::size_t slot, int status) {
-  if (slot >= requests_.size()) slot = unmatched_slot();
-  add(requests_[slot][status_class(status)]);
+void Metrics::count_request(std::size_t slot, int status) const {
+  if (slot >= series_.size()) slot = unmatched_slot();
+  add(series_[slot]->requests[status_class(status)]);
 }
 
-void Metrics::observe_upstream(std::size_t route_index, std::chrono::steady_clock::duration elapsed) {
+void Metrics::observe_upstream(std::size_t route_index, std::chrono::steady_clock::duration elapsed) const {
   if (route_index >= route_slots_.size()) return;
-  upstream_[route_slots_[route_index]]->observe(std::chrono::duration<double>(elapsed).count());
+  series_[route_slots_[route_index]]->upstream.observe(std::chrono::duration<double>(elapsed).count());
 }
 
-void Metrics::count_login(std::string_view source, LoginOutcome outcome) {
-  add(logins_[source_slot(source)][static_cast<std::size_t>(outcome)]);
-}
-
-void Metrics::count_lockout() { add(lockouts_); }
-
-void Metrics::count_reload(bool success, std::int64_t at) {
-  if (success) {
-    add(reloads_ok_);
-    last_reload_.store(at, std::memory_order_relaxed);
-  } else {
-    add(reloads_failed_);
-  }
+void Metrics::count_login(std::string_view source, LoginOutcome outcome) const {
+  add((*logins_[source_slot(source)])[static_cast<std::size_t>(outcome)]);
 }
 
 std::string Metrics::render(const LiveState& live) const {
   TextWriter out;
   out.family("gatehouse_build_info", "gauge", "Version of the running gatehouse; always 1.");
-  out.sample("gatehouse_build_info", {{"version", version_}}, 1.0);
+  out.sample("gatehouse_build_info", {{"version", registry_.version_}}, 1.0);
 
   out.family("gatehouse_http_requests_total", "counter",
              "HTTP responses by route and status class; route is the route id, \"internal\" for "
@@ -215,13 +232,13 @@ std::string Metrics::render(const LiveState& live) const {
   for (std::size_t slot = 0; slot < routes_.size(); ++slot)
     for (std::size_t k = 0; k < kStatusClasses.size(); ++k)
       out.sample("gatehouse_http_requests_total", {{"route", routes_[slot]}, {"code", kStatusClasses[k]}},
-                 load(requests_[slot][k]));
+                 load(series_[slot]->requests[k]));
 
   out.family("gatehouse_upstream_duration_seconds", "histogram",
              "Time from starting to forward a request (connection included) until the upstream's "
              "response header arrived.");
-  for (std::size_t slot = 0; slot < upstream_.size(); ++slot)
-    upstream_[slot]->render(out, "gatehouse_upstream_duration_seconds", {{"route", routes_[slot]}});
+  for (std::size_t slot = 0; slot < internal_slot_; ++slot)
+    series_[slot]->upstream.render(out, "gatehouse_upstream_duration_seconds", {{"route", routes_[slot]}});
 
   out.family("gatehouse_logins_total", "counter",
              "Login attempts by directory or provider and outcome; source is empty when no "
@@ -229,10 +246,10 @@ std::string Metrics::render(const LiveState& live) const {
   for (std::size_t s = 0; s < sources_.size(); ++s)
     for (std::size_t k = 0; k < kOutcomes.size(); ++k)
       out.sample("gatehouse_logins_total", {{"source", sources_[s]}, {"outcome", kOutcomes[k]}},
-                 load(logins_[s][k]));
+                 load((*logins_[s])[k]));
 
   out.family("gatehouse_lockouts_total", "counter", "Accounts locked after too many failed logins.");
-  out.sample("gatehouse_lockouts_total", {}, load(lockouts_));
+  out.sample("gatehouse_lockouts_total", {}, load(registry_.lockouts_));
 
   out.family("gatehouse_sessions_active", "gauge", "Sessions that have not expired.");
   if (live.sessions_active) out.sample("gatehouse_sessions_active", {}, *live.sessions_active);
@@ -246,11 +263,11 @@ std::string Metrics::render(const LiveState& live) const {
   for (const auto& p : providers_) out.sample("gatehouse_provider_up", {{"provider", p}}, up("provider:" + p));
 
   out.family("gatehouse_config_reloads_total", "counter", "Configuration reloads by result.");
-  out.sample("gatehouse_config_reloads_total", {{"result", "success"}}, load(reloads_ok_));
-  out.sample("gatehouse_config_reloads_total", {{"result", "failure"}}, load(reloads_failed_));
+  out.sample("gatehouse_config_reloads_total", {{"result", "success"}}, load(registry_.reloads_ok_));
+  out.sample("gatehouse_config_reloads_total", {{"result", "failure"}}, load(registry_.reloads_failed_));
   out.family("gatehouse_config_last_reload_timestamp_seconds", "gauge",
              "Unix time the configuration in use was loaded.");
-  out.sample("gatehouse_config_last_reload_timestamp_seconds", {}, last_reload_.load(std::memory_order_relaxed));
+  out.sample("gatehouse_config_last_reload_timestamp_seconds", {}, registry_.last_reload_.load(std::memory_order_relaxed));
   return std::move(out).take();
 }
 

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,15 +77,55 @@ struct LiveState {
   std::vector<std::string> failing;
 };
 
+// One route's series: responses by status class and the upstream latency.
+struct RouteSeries {
+  std::array<std::atomic<std::uint64_t>, 4> requests{};  // 2xx 3xx 4xx 5xx
+  Histogram upstream;
+  RouteSeries();
+};
+using LoginOutcomes = std::array<std::atomic<std::uint64_t>, kLoginOutcomes>;
+
+// Where the counters live, for the daemon's lifetime. A reload builds a new Metrics
+// view for the new configuration; a route or source that stays keeps its series, so
+// counters never go back, and series of a removed one are no longer shown.
+class MetricsRegistry {
+ public:
+  // `version` goes into gatehouse_build_info; `started_at` (Unix seconds) is the first
+  // configuration's load time until a reload happens.
+  MetricsRegistry(std::string version, std::int64_t started_at);
+  MetricsRegistry(const MetricsRegistry&) = delete;
+  MetricsRegistry& operator=(const MetricsRegistry&) = delete;
+
+  void count_lockout();
+  // For the reload that replaces the configuration: a success also sets the time.
+  void count_reload(bool success, std::int64_t at);
+
+ private:
+  friend class Metrics;
+  // Created on first use; never removed, so a Metrics view may keep the pointer.
+  RouteSeries* route(const std::string& label);
+  LoginOutcomes* source(const std::string& label);
+
+  std::string version_;
+  std::mutex mu_;  // the two maps; counting goes through pointers and needs no lock
+  std::map<std::string, std::unique_ptr<RouteSeries>> routes_;
+  std::map<std::string, std::unique_ptr<LoginOutcomes>> sources_;
+  std::atomic<std::uint64_t> lockouts_{0};
+  std::atomic<std::uint64_t> reloads_ok_{0};
+  std::atomic<std::uint64_t> reloads_failed_{0};
+  std::atomic<std::int64_t> last_reload_{0};
+};
+
+// The metrics of one configuration: its label sets, in its order, over the registry's
+// series. Counting is an index, a pointer and an atomic add: no lock, no allocation.
 class Metrics {
  public:
   // Upstream latency buckets, in seconds: Prometheus' defaults and the time-outs above.
   static const std::vector<double>& upstream_buckets();
 
   // Label sets from `config`: its routes (by RouteConfig::id()), directories and
-  // providers. `version` goes into gatehouse_build_info; `started_at` (Unix seconds)
-  // is the configuration's load time until a reload happens.
-  Metrics(const config::Config& config, std::string version, std::int64_t started_at);
+  // providers.
+  Metrics(MetricsRegistry& registry, const config::Config& config);
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
@@ -94,37 +136,28 @@ class Metrics {
   std::size_t internal_slot() const { return internal_slot_; }
   std::size_t unmatched_slot() const { return internal_slot_ + 1; }
 
-  void count_request(std::size_t slot, int status);
-  void observe_upstream(std::size_t route_index, std::chrono::steady_clock::duration elapsed);
+  void count_request(std::size_t slot, int status) const;
+  void observe_upstream(std::size_t route_index, std::chrono::steady_clock::duration elapsed) const;
   // `source`: a directory or provider name; "" (or an unknown name) when no directory
   // was asked (a throttled address, a locked account, an unusable user name).
-  void count_login(std::string_view source, LoginOutcome outcome);
-  void count_lockout();
-  // For the reload that replaces the configuration: a success also sets the time.
-  void count_reload(bool success, std::int64_t at);
+  void count_login(std::string_view source, LoginOutcome outcome) const;
+  void count_lockout() const { registry_.count_lockout(); }
+  void count_reload(bool success, std::int64_t at) const { registry_.count_reload(success, at); }
 
   std::string render(const LiveState& live) const;
 
  private:
   std::size_t source_slot(std::string_view source) const;
 
-  using StatusClasses = std::array<std::atomic<std::uint64_t>, 4>;  // 2xx 3xx 4xx 5xx
-  using Outcomes = std::array<std::atomic<std::uint64_t>, kLoginOutcomes>;
-
-  std::string version_;
+  MetricsRegistry& registry_;
   std::vector<std::string> routes_;        // label value per slot
+  std::vector<RouteSeries*> series_;       // per slot
   std::vector<std::size_t> route_slots_;   // config.routes index -> slot (same id, same slot)
   std::size_t internal_slot_ = 0;
-  std::vector<StatusClasses> requests_;    // per slot
-  std::vector<std::unique_ptr<Histogram>> upstream_;  // per slot of a configured route
   std::vector<std::string> directories_;
   std::vector<std::string> providers_;
   std::vector<std::string> sources_;       // directories, providers, then ""
-  std::vector<Outcomes> logins_;           // per source
-  std::atomic<std::uint64_t> lockouts_{0};
-  std::atomic<std::uint64_t> reloads_ok_{0};
-  std::atomic<std::uint64_t> reloads_failed_{0};
-  std::atomic<std::int64_t> last_reload_{0};
+  std::vector<LoginOutcomes*> logins_;     // per source
 };
 
 }  // namespace gatehouse::daemon

@@ -3,6 +3,7 @@
 #include <systemd/sd-daemon.h>
 
 #include <csignal>
+#include <ctime>
 #include <optional>
 #include <thread>
 
@@ -55,11 +56,11 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Gateway& gateway,
   }
 }
 
-// Housekeeping once a minute, on the blocking pool: expired sessions and assertion
-// ids, failures that left the lockout window and locks that ended, audit records past
-// the retention (deleted in small batches, so logins never wait long behind it).
-asio::awaitable<void> sweep_loop(asio::thread_pool& blocking, auth::SessionManager& sessions,
-                                 auth::AssertionIssuer& assertions, auth::Lockout& lockout, auth::Audit& audit) {
+// Housekeeping once a minute, on the blocking pool, with the configuration in use:
+// expired sessions and assertion ids, failures that left the lockout window and locks
+// that ended, audit records past the retention (deleted in small batches, so logins
+// never wait long behind it).
+asio::awaitable<void> sweep_loop(asio::thread_pool& blocking, Gateway& gateway) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex);
   for (;;) {
@@ -67,11 +68,12 @@ asio::awaitable<void> sweep_loop(asio::thread_pool& blocking, auth::SessionManag
     error_code ec;
     co_await timer.async_wait(awaitable_ec(ec));
     if (ec) co_return;
+    auto rt = gateway.runtime();
     co_await run_blocking(blocking, [&] {
-      if (auto n = sessions.sweep(); !n) log::warning("session.sweep_failed", {{"error", n.error().message}});
-      assertions.sweep();
-      if (auto n = lockout.prune(); !n) log::warning("lockout.prune_failed", {{"error", n.error().message}});
-      if (auto n = audit.prune(); !n) log::warning("audit.prune_failed", {{"error", n.error().message}});
+      if (auto n = rt->sessions->sweep(); !n) log::warning("session.sweep_failed", {{"error", n.error().message}});
+      rt->assertions->sweep();
+      if (auto n = rt->lockout->prune(); !n) log::warning("lockout.prune_failed", {{"error", n.error().message}});
+      if (auto n = rt->audit->prune(); !n) log::warning("audit.prune_failed", {{"error", n.error().message}});
       return 0;
     });
   }
@@ -82,6 +84,163 @@ std::string endpoint_string(const tcp::endpoint& ep) {
   return a.is_v6() ? "[" + a.to_string() + "]:" + std::to_string(ep.port())
                    : a.to_string() + ":" + std::to_string(ep.port());
 }
+
+std::string clock_time(std::int64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+// systemd's STATUS= line: what is being served, and since when.
+std::string status_line(const std::string& bound, const config::Config& c, std::int64_t loaded_at) {
+  return "serving on " + bound + ", " + std::to_string(c.routes.size()) + " route(s), " +
+         std::to_string(c.directories.size()) + " directory(ies), " + std::to_string(c.oidc.size()) +
+         " provider(s); configuration loaded " + clock_time(loaded_at);
+}
+
+std::uint64_t monotonic_usec() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u + static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+// Reload on SIGHUP: re-reads the file the running configuration came from, and swaps
+// in what it makes only when all of it is valid. One reload at a time; a SIGHUP during
+// one runs another after it (the file may have changed again).
+class Reloader {
+ public:
+  Reloader(asio::io_context& io, asio::thread_pool& blocking, Gateway& gateway, const Foundation& base,
+           std::string bound, std::int64_t started_at)
+      : io_(io), blocking_(blocking), gateway_(gateway), base_(base), bound_(std::move(bound)),
+        loaded_at_(started_at) {}
+
+  std::string status() const { return status_line(bound_, *gateway_.runtime()->config, loaded_at_); }
+
+  // On the io_context's thread (the signal handler).
+  void request() {
+    if (running_) {
+      again_ = true;
+      return;
+    }
+    running_ = true;
+    asio::co_spawn(io_, run(), asio::detached);
+  }
+
+  // At shutdown, after the event loops stopped: directories of configurations still
+  // draining stop opening connections (their loops are about to go).
+  void shutdown() {
+    for (const auto& rt : retired_)
+      for (const auto& d : rt->directories) d->shutdown();
+    retired_.clear();
+  }
+
+ private:
+  struct Outcome {
+    std::shared_ptr<Runtime> runtime;
+    std::vector<std::string> errors;
+  };
+
+  asio::awaitable<void> run() {
+    do {
+      again_ = false;
+      co_await reload_once();
+    } while (again_);
+    running_ = false;
+  }
+
+  asio::awaitable<void> reload_once() {
+    auto current = gateway_.runtime();
+    const std::string file = current->config->file;
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
+               static_cast<unsigned long long>(monotonic_usec()), file.c_str());
+    log::info("config.reload_begin", {{"file", file}});
+    Outcome out = co_await run_blocking(blocking_, [&] {
+      Outcome o;
+      auto loaded = config::load_config(file);
+      for (const auto& e : loaded.errors) o.errors.push_back(e.to_string());
+      if (!o.errors.empty()) return o;
+      o.errors = restart_only_changes(*current->config, *loaded.config);
+      if (!o.errors.empty()) return o;
+      auto built = Runtime::build(loaded.config, base_, current.get());
+      if (!built) o.errors.push_back(built.error().message);
+      else o.runtime = std::move(built).value();
+      return o;
+    });
+    const std::int64_t now = base_.clock.now();
+    if (!out.errors.empty()) {
+      for (const auto& e : out.errors) log::error("config.reload_failed", {{"file", file}, {"error", e}});
+      current->metrics.count_reload(false, now);
+      co_await run_blocking(blocking_, [&] {
+        return current->audit->record(auth::AuditEvent{auth::AuditEventType::config_reloaded, "", std::nullopt, "",
+                                                       "", "failed, old configuration kept: " + out.errors.front()});
+      });
+      std::string first = out.errors.front();
+      for (char& ch : first)
+        if (ch == '\n' || ch == '\r') ch = ' ';
+      const std::string more =
+          out.errors.size() > 1 ? " (and " + std::to_string(out.errors.size() - 1) + " more, see the log)" : "";
+      sd_notifyf(0, "READY=1\nSTATUS=reload failed: %s%s; still %s", first.c_str(), more.c_str(),
+                 status().c_str());
+      co_return;
+    }
+    auto old = gateway_.install(out.runtime);
+    loaded_at_ = now;
+    const auto& c = *out.runtime->config;
+    out.runtime->metrics.count_reload(true, now);
+    log::info("config.reloaded", {{"file", file},
+                                  {"routes", std::to_string(c.routes.size())},
+                                  {"directories", std::to_string(c.directories.size())},
+                                  {"providers", std::to_string(c.oidc.size())}});
+    co_await run_blocking(blocking_, [&] {
+      return out.runtime->audit->record(
+          auth::AuditEvent{auth::AuditEventType::config_reloaded, "", std::nullopt, "", "", "applied"});
+    });
+    sd_notifyf(0, "READY=1\nSTATUS=%s", status().c_str());
+    retire(std::move(old));
+  }
+
+  // The replaced configuration goes once the requests that started with it are done;
+  // it is released on the blocking pool (closing its directory connections may block).
+  void retire(std::shared_ptr<const Runtime> old) {
+    retired_.push_back(std::move(old));
+    if (reaping_) return;
+    reaping_ = true;
+    asio::co_spawn(io_, [this]() -> asio::awaitable<void> {
+      asio::steady_timer t(io_);
+      while (!retired_.empty()) {
+        t.expires_after(std::chrono::milliseconds(200));
+        error_code ec;
+        co_await t.async_wait(awaitable_ec(ec));
+        if (ec) break;
+        std::vector<std::shared_ptr<const Runtime>> done;
+        std::erase_if(retired_, [&](auto& rt) {
+          if (rt.use_count() > 1) return false;
+          done.push_back(std::move(rt));
+          return true;
+        });
+        if (!done.empty()) co_await run_blocking(blocking_, [&done] {
+          done.clear();
+          return 0;
+        });
+      }
+      reaping_ = false;
+    }, asio::detached);
+  }
+
+  asio::io_context& io_;
+  asio::thread_pool& blocking_;
+  Gateway& gateway_;
+  const Foundation& base_;
+  const std::string bound_;
+  std::int64_t loaded_at_;
+  bool running_ = false;
+  bool again_ = false;
+  bool reaping_ = false;
+  std::vector<std::shared_ptr<const Runtime>> retired_;
+};
 
 }  // namespace
 
@@ -103,81 +262,30 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   auto signer = auth::AssertionSigner::load_or_create(*db, *master);
   if (!signer) return fail(signer.error());
 
-  std::vector<std::shared_ptr<directory::Directory>> directories;
-  for (const auto& d : config->directories) {
-    switch (d.kind) {
-      case config::DirectoryKind::local:
-        directories.push_back(std::make_shared<directory::LocalDirectory>(d.name, *db));
-        break;
-      case config::DirectoryKind::ldap:
-      case config::DirectoryKind::active_directory: {
-        auto made = directory::LdapDirectory::create(d);
-        if (!made) return fail(made.error());
-        directories.push_back(std::move(made).value());
-        break;
-      }
-    }
-  }
-
   SystemClock clock;
-  auth::SessionManager sessions(*db, clock,
-                                auth::SessionCodec(master->derive(auth::KeyPurpose::session_cookie)),
-                                config->session);
-  auth::Lockout lockout(config->lockout, *db, clock);
-  auth::Audit audit(config->audit, *db, clock);
-  sessions.on_expired([&audit](const store::SessionRecord& r, std::string_view why) {
-    (void)audit.record(auth::AuditEvent{auth::AuditEventType::session_expired, r.user, std::nullopt, r.source, "",
-                                        std::string(why)});
-  });
-  // OpenID providers: discovery and keys are fetched when first needed, so a provider
-  // that is down at start-up does not keep gatehouse from serving.
-  std::vector<std::shared_ptr<oidc::Provider>> providers;
-  for (const auto& o : config->oidc) {
-    auto secret = read_secret_file(o.client_secret_file);
-    if (!secret)
-      return fail(make_error("oidc.config", "provider \"" + o.name + "\": client_secret_file " +
-                                                secret.error().message));
-    const std::string redirect_uri = config->server.public_url.origin() + "/.gatehouse/oidc/" + o.name + "/callback";
-    providers.push_back(std::make_shared<oidc::Provider>(
-        o, redirect_uri, std::move(secret).value(),
-        std::make_shared<oidc::CurlHttpClient>(oidc::CurlOptions{o.ca_file}), clock));
-  }
-  auth::OidcLogin oidc_login(providers, sessions, audit, master->derive(auth::KeyPurpose::oidc_flow),
-                             master->derive(auth::KeyPurpose::oidc_tokens), clock);
-
+  const std::int64_t started_at = clock.now();
   // Login writes (lockout, session, audit) from the event loops, many to a transaction.
   store::GroupCommit writer(*db);
-  auth::LoginService login(directories, sessions, lockout, audit, writer);
-  auth::AssertionIssuer assertions(**signer, clock, config->server.public_url.origin(),
-                                   config->session.assertion_ttl.count());
+  MetricsRegistry metrics(GATEHOUSE_VERSION, started_at);
+  const Foundation base{db, *master, **signer, clock, writer, metrics};
+  auto first = Runtime::build(config, base, nullptr);
+  if (!first) return fail(first.error());
+
   auth::CsrfGuard csrf(master->derive(auth::KeyPurpose::csrf));
   // Blocking work: local password hashing (which limits itself to the cores),
-  // readiness checks, housekeeping. LDAP logins wait in the event loops instead.
+  // readiness checks, reloads, housekeeping. LDAP logins wait in the event loops instead.
   asio::thread_pool blocking(std::max(2u, std::thread::hardware_concurrency()));
+  // Before the workers: coroutines left in their loops at shutdown refer to it until
+  // the loops are destroyed.
+  Gateway gateway(GatewayContext{**signer, csrf, blocking}, std::move(first).value());
 
   const unsigned threads =
       config->server.threads != 0 ? config->server.threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < threads; ++i)
     workers.push_back(std::make_unique<Worker>(config->server.upstream_connect_timeout));
-  // Worker 0 also runs the acceptor, signals, the sweeper and the shutdown drain.
+  // Worker 0 also runs the acceptor, signals, the sweeper, reloads and the shutdown drain.
   asio::io_context& io = workers[0]->io;
-
-  Metrics metrics(*config, GATEHOUSE_VERSION, clock.now());
-  Gateway gateway(GatewayContext{config, sessions, login, oidc_login, assertions, **signer, csrf, blocking, audit,
-                                 [db, directories, providers] {
-                                   std::vector<NotReady> failing;
-                                   if (auto st = db->check_writable(); !st)
-                                     failing.push_back({"store", st.error().message});
-                                   for (const auto& d : directories)
-                                     if (auto st = d->check(); !st)
-                                       failing.push_back({"directory:" + d->name(), st.error().message});
-                                   for (const auto& p : providers)
-                                     if (auto st = p->check(); !st)
-                                       failing.push_back({"provider:" + p->name(), st.error().message});
-                                   return failing;
-                                 },
-                                 metrics});
 
   tcp::acceptor acceptor(io);
   try {
@@ -195,15 +303,15 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   const std::string bound = endpoint_string(acceptor.local_endpoint());
 
   asio::co_spawn(io, accept_loop(acceptor, gateway, workers), asio::detached);
-  asio::co_spawn(io, sweep_loop(blocking, sessions, assertions, lockout, audit), asio::detached);
+  asio::co_spawn(io, sweep_loop(blocking, gateway), asio::detached);
+  Reloader reloader(io, blocking, gateway, base, bound, started_at);
 
   std::optional<Watchdog> watchdog;  // started once serving
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      log::warning("config.reload_unsupported",
-                   {{"detail", "reload on SIGHUP is not supported by this build yet; restart to apply"}});
+      reloader.request();
       signals.async_wait(on_signal);
       return;
     }
@@ -214,15 +322,17 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
     error_code ignored;
     acceptor.close(ignored);
     gateway.begin_shutdown();
-    // Let in-flight requests finish, up to the configured deadline.
+    // Let in-flight requests finish, up to the deadline of the configuration in use.
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-      const auto deadline = std::chrono::steady_clock::now() + config->server.shutdown_timeout;
+      const auto deadline = std::chrono::steady_clock::now() + gateway.runtime()->config->server.shutdown_timeout;
       asio::steady_timer t(io);
       while (gateway.active_requests() > 0 && std::chrono::steady_clock::now() < deadline) {
         t.expires_after(std::chrono::milliseconds(20));
         error_code ec2;
         co_await t.async_wait(awaitable_ec(ec2));
       }
+      if (gateway.active_requests() > 0)
+        log::warning("shutdown.deadline", {{"active_requests", std::to_string(gateway.active_requests())}});
       for (auto& w : workers) w->io.stop();
     }, asio::detached);
   };
@@ -231,8 +341,7 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   log::info("listening", {{"address", bound}, {"public_url", config->server.public_url.origin()},
                           {"routes", std::to_string(config->routes.size())}});
   if (hooks.on_listening) hooks.on_listening(bound);
-  sd_notifyf(0, "READY=1\nSTATUS=serving on %s, %zu route(s), %zu directory(ies)", bound.c_str(),
-             config->routes.size(), config->directories.size());
+  sd_notifyf(0, "READY=1\nSTATUS=%s", reloader.status().c_str());
 
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
   std::vector<std::thread> worker_threads;
@@ -253,7 +362,9 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   log::info("store.group_commit", {{"batches", std::to_string(writer.batches())},
                                    {"jobs", std::to_string(writer.jobs())}});
   blocking.join();
-  for (const auto& d : directories) d->shutdown();
+  // Connections being opened must not complete into loops that are about to go.
+  reloader.shutdown();
+  for (const auto& d : gateway.runtime()->directories) d->shutdown();
   log::info("shutdown.complete");
   return 0;
 }

@@ -400,6 +400,17 @@ Status Provider::check() {
   return Ok{};
 }
 
+void Provider::adopt_cache(const Provider& previous) {
+  if (&previous == this || previous.config_.issuer != config_.issuer || previous.config_.ca_file != config_.ca_file)
+    return;
+  std::scoped_lock lock(mu_, previous.mu_);
+  discovery_ = previous.discovery_;
+  discovery_at_ = previous.discovery_at_;
+  keys_ = previous.keys_;
+  keys_at_ = previous.keys_at_;
+  refetched_at_ = previous.refetched_at_;
+}
+
 std::uint64_t Provider::jwks_fetches() const {
   std::lock_guard lock(mu_);
   return jwks_fetches_;

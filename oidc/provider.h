@@ -94,6 +94,11 @@ class Provider {
   // Readiness: the discovery document can be had (cached for 30 s here).
   Status check();
 
+  // For a reload: keeps the discovery document and keys `previous` fetched when it
+  // names the same issuer through the same trust store, so a provider that is down
+  // at the reload still verifies tokens with the keys it had.
+  void adopt_cache(const Provider& previous);
+
   // JWKS fetches so far (tests, diagnostics).
   std::uint64_t jwks_fetches() const;
 

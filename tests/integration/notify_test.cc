@@ -35,10 +35,11 @@ class NotifySocket {
     ::unlink(path_.c_str());
   }
 
-  // True once a message (received earlier or within `timeout_ms`) contains `needle`.
-  bool wait_for(const std::string& needle, int timeout_ms) {
-    for (const auto& m : messages_)
-      if (m.find(needle) != std::string::npos) return true;
+  // True once a message (received earlier, from message number `from` on, or within
+  // `timeout_ms`) contains `needle`.
+  bool wait_for(const std::string& needle, int timeout_ms, std::size_t from = 0) {
+    for (std::size_t i = from; i < messages_.size(); ++i)
+      if (messages_[i].find(needle) != std::string::npos) return true;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (std::chrono::steady_clock::now() < deadline) {
       if (auto m = receive(50); m && m->find(needle) != std::string::npos) return true;
@@ -52,6 +53,13 @@ class NotifySocket {
     while (std::chrono::steady_clock::now() < deadline)
       if (auto m = receive(20); m && m->find(needle) != std::string::npos) ++n;
     return n;
+  }
+  std::size_t size() const { return messages_.size(); }
+  // The first message from number `from` on that contains `needle`, or "".
+  std::string find(const std::string& needle, std::size_t from = 0) const {
+    for (std::size_t i = from; i < messages_.size(); ++i)
+      if (messages_[i].find(needle) != std::string::npos) return messages_[i];
+    return {};
   }
   std::string all() const {
     std::string out;
@@ -84,6 +92,46 @@ class NotifyTest : public ::testing::Test {
   TempDir dir_;
   EchoUpstream upstream_;
 };
+
+TEST_F(NotifyTest, ReloadingThenReadyAroundASighupReload) {
+  NotifySocket notify(dir_.file("notify"));
+  const std::string path = config();
+  Daemon daemon({"serve", "--config", path}, {"NOTIFY_SOCKET=" + dir_.file("notify")});
+  ASSERT_TRUE(daemon.start()) << daemon.log();
+  ASSERT_TRUE(notify.wait_for("READY=1", 10000)) << notify.all();
+  EXPECT_NE(notify.find("STATUS=serving").find("1 route(s)"), std::string::npos) << notify.all();
+
+  // A route added: RELOADING=1 with the monotonic time, then READY=1 with the new status.
+  std::ofstream(path, std::ios::app) << "\n[[route]]\npath_prefix = \"/two\"\nupstream = \"" << upstream_.url()
+                                     << "\"\n";
+  std::size_t mark = notify.size();
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(notify.wait_for("RELOADING=1", 10000, mark)) << notify.all();
+  const std::string reloading = notify.find("RELOADING=1", mark);
+  EXPECT_NE(reloading.find("MONOTONIC_USEC="), std::string::npos) << reloading;
+  ASSERT_TRUE(notify.wait_for("READY=1", 10000, mark)) << notify.all();
+  EXPECT_NE(notify.find("READY=1", mark).find("STATUS=serving on 127.0.0.1:" + std::to_string(daemon.port()) +
+                                             ", 2 route(s)"),
+            std::string::npos)
+      << notify.all();
+
+  // A broken file: RELOADING=1, then READY=1 again (still serving) with the error in STATUS.
+  std::ofstream(path, std::ios::app) << "\n[[route]]\npath_prefix = \"no-slash\"\nupstream = \"" << upstream_.url()
+                                     << "\"\n";
+  mark = notify.size();
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(notify.wait_for("RELOADING=1", 10000, mark)) << notify.all();
+  ASSERT_TRUE(notify.wait_for("READY=1", 10000, mark)) << notify.all();
+  const std::string failed = notify.find("READY=1", mark);
+  EXPECT_NE(failed.find("STATUS=reload failed: " + path + ":"), std::string::npos) << failed;
+  EXPECT_NE(failed.find("still serving on"), std::string::npos) << failed;
+  EXPECT_NE(failed.find("2 route(s)"), std::string::npos) << failed;
+  EXPECT_NE(daemon.log().find("event=config.reload_failed"), std::string::npos) << daemon.log();
+
+  daemon.signal(SIGTERM);
+  EXPECT_TRUE(notify.wait_for("STOPPING=1", 10000)) << notify.all();
+  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+}
 
 TEST_F(NotifyTest, ReadyWithStatusWatchdogPingsAndStopping) {
   NotifySocket notify(dir_.file("notify"));

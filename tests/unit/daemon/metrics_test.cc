@@ -198,7 +198,8 @@ class MetricsTest : public testing::Test {
   }
 
   config::Config config_ = sample_config();
-  Metrics metrics_{config_, "0.1.0", kStarted};
+  MetricsRegistry registry_{"0.1.0", kStarted};
+  Metrics metrics_{registry_, config_};
 };
 
 TEST_F(MetricsTest, EveryFamilyIsTypedAndEverySeriesStartsAtZero) {
@@ -317,6 +318,49 @@ TEST_F(MetricsTest, ReloadsCountByResultAndOnlySuccessMovesTheTimestamp) {
   EXPECT_EQ(value(e, "gatehouse_config_reloads_total{result=\"success\"}"), "1");
   EXPECT_EQ(value(e, "gatehouse_config_reloads_total{result=\"failure\"}"), "1");
   EXPECT_EQ(value(e, "gatehouse_config_last_reload_timestamp_seconds"), "1700000060");
+}
+
+TEST_F(MetricsTest, AReloadKeepsTheCountsOfWhatStaysAndShowsOnlyTheNewConfiguration) {
+  metrics_.count_request(metrics_.route_slot(0), 200);                // "/app"
+  metrics_.count_request(metrics_.route_slot(1), 200);                // "example.org/", removed below
+  metrics_.observe_upstream(0, 3ms);
+  metrics_.count_login("corp", LoginOutcome::success);                // stays
+  metrics_.count_login("local", LoginOutcome::failure);               // removed below
+  metrics_.count_request(metrics_.internal_slot(), 200);
+
+  config::Config next = sample_config();
+  next.routes.erase(next.routes.begin() + 1);  // example.org/ goes
+  next.routes[2].path_prefix = "/new";        // "/" becomes "/new"
+  next.directories.erase(next.directories.begin());  // local goes
+  next.oidc[0].name = "sso2";
+  Metrics reloaded(registry_, next);
+  reloaded.count_request(reloaded.route_slot(0), 500);  // "/app" again
+  reloaded.count_login("corp", LoginOutcome::success);
+  reloaded.count_reload(true, kStarted + 60);
+  // A request that started before the reload still counts, into the same series.
+  metrics_.count_request(metrics_.route_slot(0), 200);
+
+  auto e = read_exposition(reloaded.render({}));
+  EXPECT_EQ(e.problems, std::vector<std::string>{});
+  EXPECT_EQ(value(e, "gatehouse_http_requests_total{route=\"/app\",code=\"2xx\"}"), "2");
+  EXPECT_EQ(value(e, "gatehouse_http_requests_total{route=\"/app\",code=\"5xx\"}"), "1");
+  EXPECT_EQ(value(e, "gatehouse_http_requests_total{route=\"internal\",code=\"2xx\"}"), "1");
+  EXPECT_EQ(value(e, "gatehouse_http_requests_total{route=\"/new\",code=\"2xx\"}"), "0");
+  EXPECT_EQ(value(e, "gatehouse_http_requests_total{route=\"example.org/\",code=\"2xx\"}"), "<absent>");
+  EXPECT_EQ(value(e, "gatehouse_http_requests_total{route=\"/\",code=\"2xx\"}"), "<absent>");
+  EXPECT_EQ(value(e, "gatehouse_upstream_duration_seconds_count{route=\"/app\"}"), "1");
+  EXPECT_EQ(value(e, "gatehouse_logins_total{source=\"corp\",outcome=\"success\"}"), "2");
+  EXPECT_EQ(value(e, "gatehouse_logins_total{source=\"local\",outcome=\"failure\"}"), "<absent>");
+  EXPECT_EQ(value(e, "gatehouse_logins_total{source=\"sso2\",outcome=\"success\"}"), "0");
+  EXPECT_EQ(value(e, "gatehouse_directory_up{directory=\"local\"}"), "<absent>");
+  EXPECT_EQ(value(e, "gatehouse_provider_up{provider=\"sso2\"}"), "1");
+  EXPECT_EQ(value(e, "gatehouse_config_reloads_total{result=\"success\"}"), "1");
+  EXPECT_EQ(value(e, "gatehouse_config_last_reload_timestamp_seconds"), "1700000060");
+
+  // A route that comes back continues where it was: counters never go back.
+  Metrics again(registry_, sample_config());
+  auto e2 = read_exposition(again.render({}));
+  EXPECT_EQ(value(e2, "gatehouse_http_requests_total{route=\"example.org/\",code=\"2xx\"}"), "1");
 }
 
 }  // namespace

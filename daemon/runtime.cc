@@ -1,0 +1,122 @@
+#include "daemon/runtime.h"
+
+#include "common/secret_file.h"
+#include "directory/ldap_directory.h"
+#include "directory/local_directory.h"
+#include "oidc/http_client.h"
+
+namespace gatehouse::daemon {
+
+namespace {
+
+// "FILE:LINE: message" for a table of the configuration file.
+Error table_error(const config::Config& config, int line, std::string code, const std::string& message) {
+  return make_error(std::move(code), config.file + ":" + std::to_string(line) + ": " + message);
+}
+
+}  // namespace
+
+Runtime::Runtime(std::shared_ptr<const config::Config> cfg, const Foundation& base)
+    : config(std::move(cfg)),
+      db(base.db),
+      router(config),
+      metrics(base.metrics, *config),
+      csrf_cookie(config->session.cookie_name + "_csrf"),
+      secure_cookies(config->server.public_url.scheme == "https" || !config->server.tls_cert_file.empty()) {}
+
+Runtime::~Runtime() {
+  // Connections being opened must not complete into a pool that is going away.
+  for (const auto& d : directories) d->shutdown();
+}
+
+Result<std::shared_ptr<Runtime>> Runtime::build(std::shared_ptr<const config::Config> config,
+                                                const Foundation& base, const Runtime* previous) {
+  std::shared_ptr<Runtime> rt(new Runtime(config, base));
+  for (const auto& d : config->directories) {
+    switch (d.kind) {
+      case config::DirectoryKind::local:
+        rt->directories.push_back(std::make_shared<directory::LocalDirectory>(d.name, *base.db));
+        break;
+      case config::DirectoryKind::ldap:
+      case config::DirectoryKind::active_directory: {
+        auto made = directory::LdapDirectory::create(d);
+        if (!made)
+          return table_error(*config, d.line, made.error().code,
+                             "directory \"" + d.name + "\": " + made.error().message);
+        rt->directories.push_back(std::move(made).value());
+        break;
+      }
+    }
+  }
+
+  // OpenID providers: discovery and keys are fetched when first needed (or kept from
+  // the previous configuration), so a provider that is down does not keep gatehouse
+  // from starting or reloading.
+  for (const auto& o : config->oidc) {
+    auto secret = read_secret_file(o.client_secret_file);
+    if (!secret)
+      return table_error(*config, o.line, "oidc.config",
+                         "provider \"" + o.name + "\": client_secret_file " + secret.error().message);
+    const std::string redirect_uri = config->server.public_url.origin() + "/.gatehouse/oidc/" + o.name + "/callback";
+    auto provider = std::make_shared<oidc::Provider>(
+        o, redirect_uri, std::move(secret).value(),
+        std::make_shared<oidc::CurlHttpClient>(oidc::CurlOptions{o.ca_file}), base.clock);
+    if (previous != nullptr)
+      for (const auto& old : previous->providers)
+        if (old->name() == o.name) provider->adopt_cache(*old);
+    rt->providers.push_back(std::move(provider));
+  }
+
+  rt->audit = std::make_unique<auth::Audit>(config->audit, *base.db, base.clock);
+  rt->sessions = std::make_unique<auth::SessionManager>(
+      *base.db, base.clock, auth::SessionCodec(base.master.derive(auth::KeyPurpose::session_cookie)),
+      config->session);
+  rt->sessions->on_expired([audit = rt->audit.get()](const store::SessionRecord& r, std::string_view why) {
+    (void)audit->record(auth::AuditEvent{auth::AuditEventType::session_expired, r.user, std::nullopt, r.source, "",
+                                         std::string(why)});
+  });
+  rt->lockout = previous != nullptr ? std::make_unique<auth::Lockout>(config->lockout, *previous->lockout)
+                                    : std::make_unique<auth::Lockout>(config->lockout, *base.db, base.clock);
+  const auto flow_key = base.master.derive(auth::KeyPurpose::oidc_flow);
+  const auto token_key = base.master.derive(auth::KeyPurpose::oidc_tokens);
+  rt->oidc = previous != nullptr
+                 ? std::make_unique<auth::OidcLogin>(rt->providers, *rt->sessions, *rt->audit, flow_key, token_key,
+                                                     base.clock, *previous->oidc)
+                 : std::make_unique<auth::OidcLogin>(rt->providers, *rt->sessions, *rt->audit, flow_key, token_key,
+                                                     base.clock);
+  rt->login = std::make_unique<auth::LoginService>(rt->directories, *rt->sessions, *rt->lockout, *rt->audit,
+                                                   base.writer);
+  rt->assertions = std::make_unique<auth::AssertionIssuer>(base.signer, base.clock, config->server.public_url.origin(),
+                                                           config->session.assertion_ttl.count());
+  return rt;
+}
+
+std::vector<NotReady> Runtime::readiness() const {
+  std::vector<NotReady> failing;
+  if (auto st = db->check_writable(); !st) failing.push_back({"store", st.error().message});
+  for (const auto& d : directories)
+    if (auto st = d->check(); !st) failing.push_back({"directory:" + d->name(), st.error().message});
+  for (const auto& p : providers)
+    if (auto st = p->check(); !st) failing.push_back({"provider:" + p->name(), st.error().message});
+  return failing;
+}
+
+std::vector<std::string> restart_only_changes(const config::Config& running, const config::Config& next) {
+  std::vector<std::string> out;
+  auto changed = [&](const std::string& key, const std::string& was, const std::string& now) {
+    if (was != now)
+      out.push_back(next.file + ": " + key + " changed from \"" + was + "\" to \"" + now +
+                    "\": a reload cannot apply this; restart gatehouse");
+  };
+  auto listen = [](const config::ListenAddress& a) {
+    return (a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
+  };
+  changed("[server] listen", listen(running.server.listen), listen(next.server.listen));
+  changed("[server] threads", std::to_string(running.server.threads), std::to_string(next.server.threads));
+  changed("[store] backend", running.store.backend, next.store.backend);
+  changed("[store] path", running.store.path, next.store.path);
+  changed("[keys] master_key_file", running.keys.master_key_file, next.keys.master_key_file);
+  return out;
+}
+
+}  // namespace gatehouse::daemon
