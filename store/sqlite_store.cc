@@ -1237,17 +1237,25 @@ std::vector<Status> SqliteStore::run_batch(std::span<const std::function<void()>
   std::lock_guard lock(impl_->mu);
   auto& d = *impl_;
   std::vector<Status> outcome(jobs.size(), Status(Ok{}));
-  bool open = static_cast<bool>(d.exec("BEGIN IMMEDIATE", "begin batch"));
+  // Jobs run only inside the batch's transaction: when it cannot begin (the database
+  // is locked past the busy timeout, the disk is gone), the jobs are not run and get
+  // the error, so they fail after one wait instead of one per write, and writes meant
+  // to commit together are never committed one by one.
+  Status open = d.exec("BEGIN IMMEDIATE", "begin batch");
   std::size_t first = 0;  // the first job of the open transaction
   auto lose = [&](std::size_t end, const Error& why) {
     for (std::size_t j = first; j < end; ++j) outcome[j] = why;
   };
   for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (!open) {
+      outcome[i] = open.error();
+      continue;
+    }
     jobs[i]();
-    if (open && sqlite3_get_autocommit(d.db)) {
+    if (sqlite3_get_autocommit(d.db)) {
       // An error inside job i rolled the whole transaction back.
       lose(i + 1, make_error("store.io", "a store error rolled back the write transaction"));
-      open = static_cast<bool>(d.exec("BEGIN IMMEDIATE", "begin batch"));
+      open = d.exec("BEGIN IMMEDIATE", "begin batch");
       first = i + 1;
     }
   }

@@ -268,6 +268,7 @@ class AuditStore {
 // calls the store's methods as usual; their own transactions become savepoints of the
 // batch's. The answer says, per job, whether what it wrote was committed: a job whose
 // calls all succeeded can still lose its writes when the batch cannot be committed.
+// When the transaction cannot even begin, the jobs are not run and get its error.
 class BatchStore {
  public:
   virtual ~BatchStore() = default;

@@ -105,6 +105,54 @@ TEST_F(RunBatchTest, AnotherConnectionSeesNothingUntilTheBatchCommits) {
   EXPECT_TRUE(found->has_value());
 }
 
+TEST_F(RunBatchTest, WhenTheTransactionCannotBeginNoJobRunsAndEachGetsTheError) {
+  // Another connection holds the write lock (a batch of its own, parked in its job)
+  // past the busy timeout.
+  auto other = SqliteStore::open(dir_.file("gatehouse.db"));
+  ASSERT_TRUE(other.ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool holding = false, release = false;
+  std::thread holder([&] {
+    std::vector<std::function<void()>> jobs{[&] {
+      EXPECT_TRUE((*other)->add_user(user("holder")).ok());
+      std::unique_lock lock(mu);
+      holding = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return release; });
+    }};
+    (*other)->run_batch(jobs);
+  });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return holding; });
+  }
+  int ran = 0;
+  std::vector<std::function<void()>> jobs{[&] { ++ran; (void)db_->add_user(user("first")); },
+                                          [&] { ++ran; (void)db_->add_user(user("second")); }};
+  auto outcome = db_->run_batch(jobs);
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  holder.join();
+  EXPECT_EQ(ran, 0);
+  ASSERT_EQ(outcome.size(), 2u);
+  for (const auto& o : outcome) {
+    ASSERT_FALSE(o.ok());
+    EXPECT_NE(o.error().message.find("locked"), std::string::npos) << o.error().message;
+  }
+  EXPECT_FALSE(has_user("first"));
+  EXPECT_TRUE(has_user("holder"));
+  // The lock is gone: the next batch works.
+  std::vector<std::function<void()>> later{[&] { EXPECT_TRUE(db_->add_user(user("third")).ok()); }};
+  auto ok = db_->run_batch(later);
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_TRUE(ok[0].ok());
+  EXPECT_TRUE(has_user("third"));
+}
+
 TEST_F(RunBatchTest, AnEmptyBatchIsFine) {
   EXPECT_TRUE(db_->run_batch({}).empty());
   EXPECT_TRUE(db_->add_user(user("later")).ok());
