@@ -1,15 +1,70 @@
 #include "common/log.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <nlohmann/json.hpp>
 
 namespace gatehouse::log {
 namespace {
 std::atomic<int> min_level{static_cast<int>(Level::info)};
+std::atomic<Format> format{Format::kv};
 std::mutex out_mu;
-const char* level_name(Level l) {
+Sink sink;  // guarded by out_mu
+
+// "2026-11-24T10:00:00.123Z"
+std::string utc_timestamp() {
+  using namespace std::chrono;
+  const auto ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buf[64];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
+  return buf;
+}
+
+std::string kv_line(Level level, std::string_view name, std::initializer_list<Field> fields) {
+  std::string line = "level=";
+  line += level_name(level);
+  line += " event=";
+  line += quote(name);
+  for (const auto& [k, v] : fields) {
+    line += ' ';
+    line += k;
+    line += '=';
+    line += quote(v);
+  }
+  line += '\n';
+  return line;
+}
+
+std::string json_line(Level level, std::string_view name, std::initializer_list<Field> fields) {
+  // ordered_json keeps the members in the order written: ts, level, event, fields.
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  j["ts"] = utc_timestamp();
+  j["level"] = level_name(level);
+  j["event"] = name;
+  for (const auto& [k, v] : fields) {
+    std::string key(k);
+    if (key == "ts" || key == "level" || key == "event") key.insert(0, "field_");
+    j[key] = v;
+  }
+  // replace: invalid UTF-8 from a client (a user name, a path) becomes U+FFFD instead
+  // of an exception.
+  std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  line += '\n';
+  return line;
+}
+}  // namespace
+
+void set_min_level(Level level) { min_level = static_cast<int>(level); }
+void set_format(Format f) { format = f; }
+
+std::string_view level_name(Level l) {
   switch (l) {
     case Level::debug: return "debug";
     case Level::info: return "info";
@@ -18,9 +73,25 @@ const char* level_name(Level l) {
   }
   return "info";
 }
-}  // namespace
 
-void set_min_level(Level level) { min_level = static_cast<int>(level); }
+std::optional<Level> parse_level(std::string_view text) {
+  for (Level l : {Level::debug, Level::info, Level::warning, Level::error})
+    if (text == level_name(l)) return l;
+  return std::nullopt;
+}
+
+std::string_view format_name(Format f) { return f == Format::json ? "json" : "kv"; }
+
+std::optional<Format> parse_format(std::string_view text) {
+  for (Format f : {Format::kv, Format::json})
+    if (text == format_name(f)) return f;
+  return std::nullopt;
+}
+
+void set_sink(Sink s) {
+  std::lock_guard lock(out_mu);
+  sink = std::move(s);
+}
 
 std::string quote(std::string_view v) {
   bool plain = !v.empty();
@@ -46,19 +117,15 @@ std::string quote(std::string_view v) {
 
 void event(Level level, std::string_view name, std::initializer_list<Field> fields) {
   if (static_cast<int>(level) < min_level.load(std::memory_order_relaxed)) return;
-  std::string line = "level=";
-  line += level_name(level);
-  line += " event=";
-  line += quote(name);
-  for (const auto& [k, v] : fields) {
-    line += ' ';
-    line += k;
-    line += '=';
-    line += quote(v);
-  }
-  line += '\n';
+  const std::string line = format.load(std::memory_order_relaxed) == Format::json
+                               ? json_line(level, name, fields)
+                               : kv_line(level, name, fields);
   std::lock_guard lock(out_mu);
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  if (sink) {
+    sink(line);
+  } else {
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
 }
 
 }  // namespace gatehouse::log

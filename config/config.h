@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/log.h"
 #include "common/net.h"
 
 namespace gatehouse::config {
@@ -97,6 +98,13 @@ struct AuditConfig {
 // decided with trusted_proxies). Empty: nobody.
 struct MetricsConfig {
   std::vector<Cidr> allow = loopback_networks();
+};
+
+// [log]: the format and threshold of the log lines on stderr, and the access log.
+struct LogConfig {
+  log::Format format = log::Format::kv;
+  log::Level level = log::Level::info;  // lines below this level are dropped
+  bool access_log = false;              // one line per request
 };
 
 enum class DirectoryKind { local, ldap, active_directory };
@@ -197,6 +205,7 @@ struct Config {
   LockoutConfig lockout;
   AuditConfig audit;
   MetricsConfig metrics;
+  LogConfig log;
   std::vector<DirectoryConfig> directories;
   std::vector<OidcConfig> oidc;
   std::vector<RouteConfig> routes;

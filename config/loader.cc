@@ -322,6 +322,7 @@ class Loader {
     if (!skip_lockout_) lockout();
     if (!skip_audit_) audit();
     if (!skip_metrics_) metrics();
+    if (!skip_log_) logging();
     directories();
     providers();
     if (!skip_directories_ && !skip_oidc_ && tables("directory").empty() && tables("oidc").empty())
@@ -358,7 +359,7 @@ class Loader {
       const std::string name(key.str());
       int line = line_of(value.source());
       if (name == "server" || name == "store" || name == "keys" || name == "session" ||
-          name == "lockout" || name == "audit" || name == "metrics") {
+          name == "lockout" || name == "audit" || name == "metrics" || name == "log") {
         if (!value.is_table()) {
           errors_.add(line,
                       name + ": expected a table (write [" + name + "]), got " + type_name(value));
@@ -369,6 +370,7 @@ class Loader {
           if (name == "lockout") skip_lockout_ = true;
           if (name == "audit") skip_audit_ = true;
           if (name == "metrics") skip_metrics_ = true;
+          if (name == "log") skip_log_ = true;
         }
       } else if (name == "directory" || name == "route" || name == "oidc") {
         const auto* array = value.as_array();
@@ -584,6 +586,27 @@ class Loader {
         s.fail_at(item.line, "allow", quote(item.value) + " is not an IP address or CIDR network");
       }
     }
+  }
+
+  void logging() {  // [log]
+    LogConfig& c = config_->log;
+    Section s(errors_, "log", table("log"));
+    s.check_keys({"format", "level", "access_log"});
+    if (auto v = s.string("format")) {
+      if (auto f = log::parse_format(*v)) {
+        c.format = *f;
+      } else {
+        s.fail("format", quote(*v) + " is not one of kv, json");
+      }
+    }
+    if (auto v = s.string("level")) {
+      if (auto l = log::parse_level(*v)) {
+        c.level = *l;
+      } else {
+        s.fail("level", quote(*v) + " is not one of debug, info, warning, error");
+      }
+    }
+    if (auto v = s.boolean("access_log")) c.access_log = *v;
   }
 
   void directories() {
@@ -1010,7 +1033,7 @@ class Loader {
   Errors errors_;
   std::shared_ptr<Config> config_ = std::make_shared<Config>();
   bool skip_server_ = false, skip_store_ = false, skip_keys_ = false, skip_session_ = false;
-  bool skip_lockout_ = false, skip_audit_ = false, skip_metrics_ = false;
+  bool skip_lockout_ = false, skip_audit_ = false, skip_metrics_ = false, skip_log_ = false;
   bool skip_directories_ = false, skip_routes_ = false, skip_oidc_ = false;
   std::map<std::string, int> login_names_;  // directory and provider names -> line
 };

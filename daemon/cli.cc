@@ -64,6 +64,13 @@ std::unique_ptr<store::SqliteStore> open_store(const config::Config& cfg, int& e
   return std::move(s.value());
 }
 
+// Before serving: from here on every line is written as [log] asks. Config errors
+// were printed before this, as plain FILE:LINE: message lines.
+void apply_log_config(const config::LogConfig& c) {
+  log::set_format(c.format);
+  log::set_min_level(c.level);
+}
+
 // A store error is bad input when it names something the admin typed.
 int store_error(const Error& e) {
   std::cerr << "gatehouse: " << e.message << "\n";
@@ -532,6 +539,7 @@ int run_demo(std::string listen) {
               << "Press Ctrl-C to stop; the temporary state is removed.\n"
               << std::flush;
   };
+  apply_log_config(loaded.config->log);
   return serve(loaded.config, hooks);
 }
 
@@ -677,7 +685,10 @@ int run_cli(int argc, char** argv) {
               << " directory(ies))\n";
     return kOk;
   }
-  if (*serve_cmd) return serve(loaded.config);
+  if (*serve_cmd) {
+    apply_log_config(cfg.log);
+    return serve(loaded.config);
+  }
   if (*keys_init) {
     auto key = auth::MasterKey::load_or_create(cfg.keys.master_key_file);
     if (!key) {

@@ -2,10 +2,13 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 
 #include "auth/audit.h"
 #include "auth/lockout.h"
@@ -428,6 +431,61 @@ TEST(DemoTest, DemoServesTheEchoApplicationBehindALogin) {
   EXPECT_NE(page->body.find("Signed in as <strong id=\"user\">alice</strong>"), std::string::npos) << page->body;
   EXPECT_NE(page->body.find("&quot;effective_party&quot;: &quot;acme&quot;"), std::string::npos);
   EXPECT_EQ(demo.stop(), 0) << demo.log();
+}
+
+// [log] format = "json": every line the daemon writes on stderr, from start to stop, is
+// one JSON object; a hostile user name stays inside its field and no password shows.
+TEST(LogFormatTest, ServeWritesEveryStderrLineAsJsonWhenConfigured) {
+  TempDir dir;
+  EchoUpstream upstream;
+  const std::string config = dir.file("gatehouse.toml");
+  {
+    std::ofstream out(config);
+    out << basic_config(dir, "[[directory]]\nname = \"local\"\nkind = \"local\"\n", upstream.url())
+        << "\n[log]\nformat = \"json\"\nlevel = \"debug\"\n";
+  }
+  ASSERT_EQ(run_gatehouse({"config", "check", "--config", config}).exit_code, 0);
+  Daemon daemon({"serve", "--config", config});
+  ASSERT_TRUE(daemon.start()) << daemon.log();
+  const std::string hostile = "eve\"\n{\"level\":\"error\",\"event\":\"forged\"}\xff";
+  const std::string password = "never-logged-Pa55word";
+  auto res = post_login(daemon.port(), hostile, password);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+
+  const std::string err = daemon.log();
+  EXPECT_EQ(err.find(password), std::string::npos) << err;
+  ASSERT_FALSE(err.empty());
+  EXPECT_EQ(err.back(), '\n') << err;
+  auto utc_millis = [](const std::string& ts) {  // 2026-11-24T10:00:00.123Z
+    const std::string shape = "dddd-dd-ddTdd:dd:dd.dddZ";
+    if (ts.size() != shape.size()) return false;
+    for (std::size_t i = 0; i < ts.size(); ++i)
+      if (shape[i] == 'd' ? !std::isdigit(static_cast<unsigned char>(ts[i])) : ts[i] != shape[i]) return false;
+    return true;
+  };
+  std::map<std::string, nlohmann::json> first_of;  // event name -> its first line
+  std::istringstream lines(err);
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << "not a JSON object: " << line << "\n" << err;
+    for (const char* key : {"ts", "level", "event"})
+      ASSERT_TRUE(j.contains(key) && j[key].is_string()) << key << " missing: " << line;
+    for (const auto& [name, value] : j.items()) EXPECT_TRUE(value.is_string()) << name << ": " << line;
+    EXPECT_TRUE(utc_millis(j["ts"].get<std::string>())) << line;
+    first_of.emplace(j["event"].get<std::string>(), j);
+  }
+  ASSERT_EQ(first_of.count("listening"), 1u) << err;
+  const auto& listening = first_of["listening"];
+  EXPECT_EQ(listening["level"], "info");
+  EXPECT_EQ(listening["address"], "127.0.0.1:" + std::to_string(daemon.port()));
+  EXPECT_EQ(listening["public_url"], "http://gatehouse.test");
+  EXPECT_EQ(listening["routes"], "1");
+  ASSERT_EQ(first_of.count("login.failure"), 1u) << err;
+  EXPECT_EQ(first_of["login.failure"]["user"], "eve\"\n{\"level\":\"error\",\"event\":\"forged\"}\xef\xbf\xbd") << err;
+  EXPECT_EQ(first_of.count("forged"), 0u) << err;
+  EXPECT_EQ(first_of.count("shutdown.complete"), 1u) << err;
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -48,6 +49,27 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& in_path, co
   if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data()) != 0) pid = -1;
   posix_spawn_file_actions_destroy(&fa);
   return pid;
+}
+
+// The address of the "listening" event in either log format ([log] format), once its
+// line is complete.
+std::optional<std::string> listening_address(const std::string& err) {
+  static const std::string marker = "event=listening address=";
+  auto pos = err.find(marker);
+  if (pos != std::string::npos) {
+    auto end = err.find_first_of(" \n", pos + marker.size());
+    return err.substr(pos + marker.size(), end - pos - marker.size());
+  }
+  std::istringstream lines(err);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line.front() != '{') continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object()) continue;
+    auto event = j.find("event"), address = j.find("address");
+    if (event != j.end() && *event == "listening" && address != j.end() && address->is_string())
+      return address->get<std::string>();
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -91,15 +113,10 @@ bool Daemon::start(int timeout_ms) {
   { std::ofstream in(dir_.file("stdin")); }
   pid_ = spawn(args_, dir_.file("stdin"), dir_.file("stdout"), dir_.file("stderr"), env_);
   if (pid_ < 0) return false;
-  const std::string marker = "event=listening address=";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
-    std::string err = log();
-    auto pos = err.find(marker);
-    if (pos != std::string::npos) {
-      auto end = err.find_first_of(" \n", pos + marker.size());
-      std::string addr = err.substr(pos + marker.size(), end - pos - marker.size());
-      port_ = std::stoi(addr.substr(addr.rfind(':') + 1));
+    if (auto addr = listening_address(log())) {
+      port_ = std::stoi(addr->substr(addr->rfind(':') + 1));
       return true;
     }
     int status = 0;

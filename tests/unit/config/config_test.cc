@@ -401,6 +401,9 @@ TEST(ParseConfig, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c.lockout.ip_max_failures, 50);
   EXPECT_EQ(c.audit.retention, 180 * 24h);
   EXPECT_EQ(networks(c.metrics.allow), (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
+  EXPECT_EQ(c.log.format, log::Format::kv);
+  EXPECT_EQ(c.log.level, log::Level::info);
+  EXPECT_FALSE(c.log.access_log);
   ASSERT_EQ(c.directories.size(), 1u);
   EXPECT_EQ(c.directories[0].name, "local");
   EXPECT_EQ(c.directories[0].kind, DirectoryKind::local);
@@ -572,6 +575,37 @@ TEST(ParseConfig, EmptyMetricsAllowClosesTheEndpointAndEmptyTableKeepsTheDefault
   EXPECT_EQ(networks(empty.config->metrics.allow), (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
 }
 
+TEST(ParseConfig, LogFormatLevelAndAccessLogAreRead) {
+  auto result = parse_config(with_all("[log]\nformat = \"json\"\nlevel = \"debug\"\naccess_log = true\n"),
+                             "test.toml");
+  ASSERT_EQ(messages(result), std::vector<std::string>{});
+  EXPECT_EQ(result.config->log.format, log::Format::json);
+  EXPECT_EQ(result.config->log.level, log::Level::debug);
+  EXPECT_TRUE(result.config->log.access_log);
+}
+
+TEST(ParseConfig, LogAcceptsEveryFormatAndLevelName) {
+  for (const char* format : {"kv", "json"}) {
+    for (const char* level : {"debug", "info", "warning", "error"}) {
+      auto result = parse_config(with_all(std::string("[log]\nformat = \"") + format + "\"\nlevel = \"" +
+                                          level + "\"\naccess_log = false\n"),
+                                 "test.toml");
+      ASSERT_EQ(messages(result), std::vector<std::string>{}) << format << " " << level;
+      EXPECT_EQ(log::format_name(result.config->log.format), format);
+      EXPECT_EQ(log::level_name(result.config->log.level), level);
+      EXPECT_FALSE(result.config->log.access_log);
+    }
+  }
+}
+
+TEST(ParseConfig, EmptyLogTableKeepsTheDefaults) {
+  auto result = parse_config(with_all("[log]\n"), "test.toml");
+  ASSERT_EQ(messages(result), std::vector<std::string>{});
+  EXPECT_EQ(result.config->log.format, log::Format::kv);
+  EXPECT_EQ(result.config->log.level, log::Level::info);
+  EXPECT_FALSE(result.config->log.access_log);
+}
+
 TEST(ParseConfig, ActiveDirectoryNeedsOnlyUriBindAndBase) {
   auto result = parse_config(with_directories("[[directory]]\nname = \"ad\"\nkind = \"active_directory\"\n"
                                               "uri = [\"ldaps://dc1.example.org\", \"ldaps://dc2.example.org:3269\"]\n"
@@ -678,6 +712,9 @@ TEST(LoadConfig, ExampleFileIsValidOnceItsPathsExist) {
   EXPECT_EQ(c.lockout.lock_duration, 0s);
   EXPECT_EQ(c.audit.retention, 180 * 24h);
   EXPECT_EQ(networks(c.metrics.allow), (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
+  EXPECT_EQ(c.log.format, log::Format::kv);
+  EXPECT_EQ(c.log.level, log::Level::info);
+  EXPECT_FALSE(c.log.access_log);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1161,6 +1198,40 @@ INSTANTIATE_TEST_SUITE_P(
     error_case_name);
 
 INSTANTIATE_TEST_SUITE_P(
+    Log, ConfigErrors,
+    testing::Values(
+        ErrorCase{"UnknownKey",
+                  with_all("[log]\nformat = \"json\"\nfile = \"/var/log/gatehouse.log\"\n"),
+                  {"test.toml:3: unknown key \"file\" in [log]"}},
+        ErrorCase{"FormatNotOneOfTheNames",
+                  with_all("[log]\nformat = \"text\"\n"),
+                  {"test.toml:2: [log] format: \"text\" is not one of kv, json"}},
+        ErrorCase{"FormatInUpperCase",
+                  with_all("[log]\nformat = \"JSON\"\n"),
+                  {"test.toml:2: [log] format: \"JSON\" is not one of kv, json"}},
+        ErrorCase{"FormatNotAString",
+                  with_all("[log]\nformat = 1\n"),
+                  {"test.toml:2: [log] format: expected a string, got integer"}},
+        ErrorCase{"LevelNotOneOfTheNames",
+                  with_all("[log]\nlevel = \"warn\"\n"),
+                  {"test.toml:2: [log] level: \"warn\" is not one of debug, info, warning, error"}},
+        ErrorCase{"LevelEmpty",
+                  with_all("[log]\nlevel = \"\"\n"),
+                  {"test.toml:2: [log] level: \"\" is not one of debug, info, warning, error"}},
+        ErrorCase{"LevelNotAString",
+                  with_all("[log]\nlevel = [\"info\"]\n"),
+                  {"test.toml:2: [log] level: expected a string, got array"}},
+        ErrorCase{"AccessLogNotABoolean",
+                  with_all("[log]\naccess_log = \"yes\"\n"),
+                  {"test.toml:2: [log] access_log: expected a boolean (true or false), got string"}},
+        ErrorCase{"EveryBadValueAtItsLine",
+                  with_all("[log]\nformat = \"xml\"\nlevel = \"trace\"\naccess_log = 1\n"),
+                  {"test.toml:2: [log] format: \"xml\" is not one of kv, json",
+                   "test.toml:3: [log] level: \"trace\" is not one of debug, info, warning, error",
+                   "test.toml:4: [log] access_log: expected a boolean (true or false), got integer"}}),
+    error_case_name);
+
+INSTANTIATE_TEST_SUITE_P(
     TopLevel, ConfigErrors,
     testing::Values(ErrorCase{"OidcNotAnArrayOfTables",
                               with_all("oidc = \"sso\"\n"),
@@ -1184,6 +1255,9 @@ INSTANTIATE_TEST_SUITE_P(
                     ErrorCase{"MetricsNotATable",
                               with_all("metrics = true\n"),
                               {"test.toml:1: metrics: expected a table (write [metrics]), got boolean"}},
+                    ErrorCase{"LogNotATable",
+                              with_all("log = \"json\"\n"),
+                              {"test.toml:1: log: expected a table (write [log]), got string"}},
                     ErrorCase{
                         "SectionNotATable",
                         "server = \"127.0.0.1:8080\"\n" + kStore + kDirectory + kRoute,
