@@ -1,6 +1,7 @@
 #include "daemon/gateway.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -30,6 +31,9 @@ struct Gateway::Connection {
   int status = 0;  // of the response sent; 0 while none was
   // The configuration of the request being answered, taken when its header was read.
   std::shared_ptr<const Runtime> rt{};
+  // For the access log: the route that answered and the signed-in user, if any.
+  const config::RouteConfig* route = nullptr;
+  std::string user{};
 };
 
 namespace {
@@ -251,11 +255,16 @@ asio::awaitable<void> Gateway::serve(tcp::socket socket, UpstreamPool& upstreams
         break;
       }
       ActiveGuard guard(active_);
+      const auto started = std::chrono::steady_clock::now();
       c.rt = runtime_.load();
       c.metrics_route = c.rt->metrics.unmatched_slot();
       c.status = 0;
+      c.route = nullptr;
+      c.user.clear();
+      c.forward = {};
       bool keep = co_await handle(c, parser);
       if (c.status != 0) c.rt->metrics.count_request(c.metrics_route, c.status);
+      if (c.rt->config->log.access_log) access_log(c, parser.get(), started);
       c.rt.reset();  // an idle connection holds no configuration
       if (!keep || shutting_down_) break;
     }
@@ -264,6 +273,29 @@ asio::awaitable<void> Gateway::serve(tcp::socket socket, UpstreamPool& upstreams
   }
   c.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   c.stream.close();
+}
+
+// One line per request, after its response: never the query string (it may carry an
+// authorization code or an application's tokens), never a header value.
+void Gateway::access_log(const Connection& c, const http::request<http::buffer_body>& req,
+                         std::chrono::steady_clock::time_point started) {
+  const std::string_view target = req.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+  char duration[32];
+  std::snprintf(duration, sizeof duration, "%.3f", static_cast<double>(micros) / 1000.0);
+  const std::string route = c.route != nullptr ? c.route->id()
+                            : c.metrics_route == c.rt->metrics.internal_slot() ? std::string("internal")
+                                                                                : std::string("unmatched");
+  const std::string status = c.status != 0 ? std::to_string(c.status) : std::string("-");
+  log::info("http.access", {{"client", c.forward.client_address.empty() ? c.peer : c.forward.client_address},
+                            {"method", req.method_string()},
+                            {"path", path},
+                            {"route", route},
+                            {"user", c.user},
+                            {"status", status},
+                            {"duration_ms", duration}});
 }
 
 asio::awaitable<bool> Gateway::respond(Connection& c, Parser& parser, http::response<http::string_body>& res) {
@@ -320,6 +352,7 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
     co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
                                      "No application is configured at this address.");
   c.metrics_route = c.rt->metrics.route_slot(static_cast<std::size_t>(route - c.rt->config->routes.data()));
+  c.route = route;
 
   auth::SessionPtr session;
   const auto authorization = req[http::field::authorization];
@@ -381,6 +414,7 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
       co_return co_await respond(c, parser, res);
     }
   }
+  if (session) c.user = session->user;
   co_return co_await proxy(c, parser, *route, upstream_target(*route, *target), session.get());
 }
 

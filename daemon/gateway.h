@@ -67,6 +67,8 @@ class Gateway {
                                       std::string_view title, std::string_view message);
 
   static LoginPageModel login_model(const Runtime& rt);
+  static void access_log(const Connection& c, const http::request<http::buffer_body>& req,
+                         std::chrono::steady_clock::time_point started);
 
   GatewayContext ctx_;
   std::atomic<std::shared_ptr<const Runtime>> runtime_;

@@ -186,6 +186,8 @@ class Reloader {
                  status().c_str());
       co_return;
     }
+    log::set_format(out.runtime->config->log.format);
+    log::set_min_level(out.runtime->config->log.level);
     auto old = gateway_.install(out.runtime);
     loaded_at_ = now;
     const auto& c = *out.runtime->config;

@@ -57,7 +57,8 @@ class ReloadTest : public ::testing::Test {
     const auto count = [this] {
       const std::string log = daemon_->log();
       std::size_t n = 0;
-      for (const char* needle : {"event=config.reloaded", "event=config.reload_failed"})
+      for (const char* needle : {"event=config.reloaded", "event=config.reload_failed", "\"event\":\"config.reloaded\"",
+                                 "\"event\":\"config.reload_failed\""})
         for (auto p = log.find(needle); p != std::string::npos; p = log.find(needle, p + 1)) ++n;
       return n;
     };
@@ -245,6 +246,37 @@ TEST_F(ReloadTest, SessionsAndProtectedRoutesSurviveAReload) {
   auto anonymous = get("/x", {{"Accept", "text/html"}});
   ASSERT_TRUE(anonymous);
   EXPECT_EQ(anonymous->status, 302);
+}
+
+TEST_F(ReloadTest, TheAccessLogLogsPathsWithoutQueriesAndFollowsAReload) {
+  write_config("[log]\naccess_log = true\n\n" + route("/", first_.url()) + route("/private", first_.url(), false));
+  start();
+  ASSERT_EQ(upstream_path("/x?code=s3cr3t-code&state=abc"), "/x?code=s3cr3t-code&state=abc");
+  auto refused = get("/private/y?token=hidden", {{"Accept", "text/html"}});
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 302);
+  const std::string log = daemon_->log();
+  EXPECT_NE(log.find("event=http.access client=127.0.0.1 method=GET path=/x route=/ user=\"\" status=200"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("event=http.access client=127.0.0.1 method=GET path=/private/y route=/private user=\"\" "
+                     "status=302"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("s3cr3t-code"), std::string::npos) << log;
+  EXPECT_EQ(log.find("hidden"), std::string::npos) << log;
+
+  // Off again, and JSON for the other lines, from the reload on.
+  write_config("[log]\nformat = \"json\"\n\n" + route("/", first_.url()));
+  ASSERT_TRUE(reload()) << daemon_->log();
+  const std::size_t mark = daemon_->log().size();
+  ASSERT_EQ(upstream_path("/after"), "/after");
+  daemon_->signal(SIGHUP);  // one more reload: its lines are JSON now
+  std::this_thread::sleep_for(1s);
+  const std::string later = daemon_->log().substr(mark);
+  EXPECT_EQ(later.find("http.access"), std::string::npos) << later;
+  EXPECT_NE(later.find("{\"ts\":"), std::string::npos) << later;
+  EXPECT_NE(later.find("\"event\":\"config.reloaded\""), std::string::npos) << later;
 }
 
 TEST_F(ReloadTest, ARequestInFlightFinishesWithTheConfigurationItStartedWith) {
