@@ -124,13 +124,13 @@ class GatewayTest : public ::testing::Test {
 };
 
 TEST_F(GatewayTest, ProtectedRouteRedirectsBrowsersToLoginWithReturnPath) {
-  const int before = upstream_.connections();
+  const int before = upstream_.requests();
   auto raw = raw_http(daemon_->port(),
                       "GET /app/page?x=1 HTTP/1.1\r\nHost: a\r\nAccept: text/html,application/xhtml+xml\r\n"
                       "Connection: close\r\n\r\n");
   EXPECT_EQ(raw.rfind("HTTP/1.1 302 Found\r\n", 0), 0u) << raw;
   EXPECT_NE(raw.find("\r\nLocation: /.gatehouse/login?rd=/app/page%3Fx%3D1\r\n"), std::string::npos) << raw;
-  EXPECT_EQ(upstream_.connections(), before);
+  EXPECT_EQ(upstream_.requests(), before);
 }
 
 TEST_F(GatewayTest, ProtectedRouteAnswersApiClientsWith401) {
@@ -397,7 +397,7 @@ TEST_F(GatewayTest, GroupRestrictedRouteForbidsOthers) {
 }
 
 TEST_F(GatewayTest, DotSegmentsCannotEscapeAPublicRoute) {
-  const int before = upstream_.connections();
+  const int before = upstream_.requests();
   auto c = client();
   for (std::string path : {"/public/../admin/x", "/public/%2e%2e/admin/x", "/public/%2E%2E/app",
                            "/public/.%2e/app", "/public//../app", "/public/./../app"}) {
@@ -410,7 +410,7 @@ TEST_F(GatewayTest, DotSegmentsCannotEscapeAPublicRoute) {
     ASSERT_TRUE(res) << path;
     EXPECT_EQ(res->status, 400) << path;
   }
-  EXPECT_EQ(upstream_.connections(), before);
+  EXPECT_EQ(upstream_.requests(), before);
 }
 
 TEST_F(GatewayTest, UpstreamReceivesTheNormalisedPath) {
@@ -473,12 +473,12 @@ TEST_F(GatewayTest, OversizedHeadersGet431) {
 
 TEST_F(GatewayTest, OversizedBodyGets413) {
   restart({"", "max_body_bytes = 1000\n", ""});
-  const int before = upstream_.connections();
+  const int before = upstream_.requests();
   auto c = client();
   auto res = c.Post("/public/upload", std::string(5000, 'x'), "application/octet-stream");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 413);
-  EXPECT_EQ(upstream_.connections(), before);
+  EXPECT_EQ(upstream_.requests(), before);
 }
 
 TEST_F(GatewayTest, MalformedRequestsGet400AndTheDaemonKeepsServing) {

@@ -164,10 +164,13 @@ long Daemon::rss_kb() const {
 }
 
 EchoUpstream::EchoUpstream() {
-  server_.set_socket_options([this](socket_t sock) {
-    ++connections_;
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  // cpp-httplib applies its socket options to the listening socket only, so
+  // connections are counted by the client ports their requests come from.
+  server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response&) {
+    std::lock_guard lock(mu_);
+    ports_.insert(req.remote_port);
+    ++requests_;
+    return httplib::Server::HandlerResponse::Unhandled;
   });
   server_.set_keep_alive_max_count(1000);
   auto echo = [this](const httplib::Request& req, httplib::Response& res,

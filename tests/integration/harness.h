@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -69,14 +71,24 @@ class EchoUpstream {
   ~EchoUpstream();
   int port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  int connections() const { return connections_.load(); }
+  // Requests received, and connections that sent at least one.
+  int requests() const {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+  int connections() const {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(ports_.size());
+  }
   long long last_body_bytes() const { return last_body_bytes_.load(); }
 
  private:
   httplib::Server server_;
   std::thread thread_;
   int port_ = 0;
-  std::atomic<int> connections_{0};
+  mutable std::mutex mu_;
+  std::set<int> ports_;  // client ports of the connections seen
+  int requests_ = 0;
   std::atomic<long long> last_body_bytes_{0};
 };
 

@@ -430,7 +430,7 @@ TEST_F(HostileBearerTest, BadTokensGet401InvalidTokenAndNeverReachTheLog) {
       {"garbage", "not-a-jwt"},
       {"two parts", "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0"},
   };
-  const int upstream_before = upstream_.connections();
+  const int upstream_before = upstream_.requests();
   for (const auto& [what, token] : cases) {
     SCOPED_TRACE(what);
     auto res = call(token);
@@ -439,7 +439,7 @@ TEST_F(HostileBearerTest, BadTokensGet401InvalidTokenAndNeverReachTheLog) {
     const std::string challenge = res->get_header_value("WWW-Authenticate");
     EXPECT_EQ(challenge.rfind("Bearer ", 0), 0u) << challenge;
     EXPECT_NE(challenge.find("error=\"invalid_token\""), std::string::npos) << challenge;
-    EXPECT_EQ(upstream_.connections(), upstream_before);
+    EXPECT_EQ(upstream_.requests(), upstream_before);
     EXPECT_EQ(daemon_->log().find(token), std::string::npos) << "the token was logged";
   }
 }
