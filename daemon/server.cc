@@ -2,7 +2,11 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <ctime>
 #include <optional>
 #include <thread>
@@ -83,6 +87,47 @@ std::string endpoint_string(const tcp::endpoint& ep) {
   auto a = ep.address();
   return a.is_v6() ? "[" + a.to_string() + "]:" + std::to_string(ep.port())
                    : a.to_string() + ":" + std::to_string(ep.port());
+}
+
+// The listening socket: the one systemd passed (socket activation, gatehouse.socket:
+// the socket unit's ListenStream= decides the address, and connections made while
+// gatehouse starts or restarts wait in its backlog), else [server] listen bound here.
+Status open_listener(tcp::acceptor& acceptor, const config::ListenAddress& listen, int passed_fds) {
+  if (passed_fds < 0)
+    return make_error("listen", std::string("cannot read the sockets passed by systemd: ") + std::strerror(-passed_fds));
+  if (passed_fds > 1)
+    return make_error("listen", "systemd passed " + std::to_string(passed_fds) +
+                                    " sockets; gatehouse listens on one (one ListenStream= in gatehouse.socket)");
+  if (passed_fds == 1) {
+    const int fd = SD_LISTEN_FDS_START;
+    if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0)
+      return make_error("listen", "the socket passed by systemd is not a listening TCP socket "
+                                  "(gatehouse.socket needs ListenStream= with an IP address and port)");
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0)
+      return make_error("listen", std::string("the socket passed by systemd: ") + std::strerror(errno));
+    error_code ec;
+    acceptor.assign(local.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+    if (ec) return make_error("listen", "the socket passed by systemd: " + ec.message());
+    log::info("listen.socket_activation",
+              {{"address", endpoint_string(acceptor.local_endpoint(ec))},
+               {"configured", listen.host + ":" + std::to_string(listen.port)}});
+    return Ok{};
+  }
+  try {
+    auto address = asio::ip::make_address(listen.host);
+    tcp::endpoint ep(address, listen.port);
+    acceptor.open(ep.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    if (address.is_v6()) acceptor.set_option(asio::ip::v6_only(true));
+    acceptor.bind(ep);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+  } catch (const boost::system::system_error& e) {
+    return make_error("listen", "cannot listen on " + listen.host + ":" + std::to_string(listen.port) + ": " +
+                                    e.code().message());
+  }
+  return Ok{};
 }
 
 std::string clock_time(std::int64_t unix_seconds) {
@@ -247,6 +292,9 @@ class Reloader {
 }  // namespace
 
 int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks) {
+  // Sockets from systemd (gatehouse.socket): taken before anything else opens files;
+  // sd_listen_fds also removes LISTEN_FDS and LISTEN_PID so children do not inherit them.
+  const int passed_fds = sd_listen_fds(1);
   if (sodium_init() < 0) {
     log::error("startup.failed", {{"error", "libsodium failed to initialise"}});
     return 1;
@@ -290,18 +338,8 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   asio::io_context& io = workers[0]->io;
 
   tcp::acceptor acceptor(io);
-  try {
-    auto address = asio::ip::make_address(config->server.listen.host);
-    tcp::endpoint ep(address, config->server.listen.port);
-    acceptor.open(ep.protocol());
-    acceptor.set_option(asio::socket_base::reuse_address(true));
-    if (address.is_v6()) acceptor.set_option(asio::ip::v6_only(true));
-    acceptor.bind(ep);
-    acceptor.listen(asio::socket_base::max_listen_connections);
-  } catch (const boost::system::system_error& e) {
-    return fail(make_error("listen", "cannot listen on " + config->server.listen.host + ":" +
-                                         std::to_string(config->server.listen.port) + ": " + e.code().message()));
-  }
+  if (auto listening = open_listener(acceptor, config->server.listen, passed_fds); !listening)
+    return fail(listening.error());
   const std::string bound = endpoint_string(acceptor.local_endpoint());
 
   asio::co_spawn(io, accept_loop(acceptor, gateway, workers), asio::detached);

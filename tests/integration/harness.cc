@@ -29,8 +29,10 @@ std::string read_file(const std::string& path) {
 }
 
 pid_t spawn(const std::vector<std::string>& args, const std::string& in_path, const std::string& out_path,
-            const std::string& err_path, std::vector<std::string> extra_env = {}) {
-  std::vector<std::string> full = {GATEHOUSE_BINARY};
+            const std::string& err_path, std::vector<std::string> extra_env = {},
+            const std::vector<std::string>& launcher = {}) {
+  std::vector<std::string> full = launcher;
+  full.push_back(GATEHOUSE_BINARY);
   full.insert(full.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : full) argv.push_back(a.data());
@@ -102,17 +104,23 @@ CommandResult run_gatehouse(const std::vector<std::string>& args, const std::str
   return r;
 }
 
-Daemon::Daemon(std::vector<std::string> args, std::vector<std::string> env)
-    : args_(std::move(args)), env_(std::move(env)) {}
+Daemon::Daemon(std::vector<std::string> args, std::vector<std::string> env, std::vector<std::string> launcher)
+    : args_(std::move(args)), env_(std::move(env)), launcher_(std::move(launcher)) {}
 
 Daemon::~Daemon() {
   if (pid_ > 0) stop();
 }
 
-bool Daemon::start(int timeout_ms) {
+bool Daemon::start(int timeout_ms) { return launch() && wait_listening(timeout_ms); }
+
+bool Daemon::launch() {
   { std::ofstream in(dir_.file("stdin")); }
-  pid_ = spawn(args_, dir_.file("stdin"), dir_.file("stdout"), dir_.file("stderr"), env_);
-  if (pid_ < 0) return false;
+  pid_ = spawn(args_, dir_.file("stdin"), dir_.file("stdout"), dir_.file("stderr"), env_, launcher_);
+  return pid_ > 0;
+}
+
+bool Daemon::wait_listening(int timeout_ms) {
+  if (pid_ <= 0) return false;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
     if (auto addr = listening_address(log())) {
@@ -122,6 +130,7 @@ bool Daemon::start(int timeout_ms) {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
       return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -153,6 +162,15 @@ int Daemon::stop(int timeout_ms) {
 }
 
 std::string Daemon::log() const { return read_file(dir_.file("stderr")); }
+bool Daemon::wait_for_log(const std::string& needle, int timeout_ms) const {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    if (log().find(needle) != std::string::npos) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 std::string Daemon::stdout_text() const { return read_file(dir_.file("stdout")); }
 
 long Daemon::rss_kb() const {

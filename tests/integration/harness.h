@@ -40,9 +40,15 @@ CommandResult run_gatehouse(const std::vector<std::string>& args, const std::str
 class Daemon {
  public:
   // `env`: extra NAME=value variables for the daemon, on top of the test's own.
-  explicit Daemon(std::vector<std::string> args, std::vector<std::string> env = {});
+  // `launcher`: a command (full path first) that runs gatehouse, such as
+  // systemd-socket-activate with its options.
+  explicit Daemon(std::vector<std::string> args, std::vector<std::string> env = {},
+                  std::vector<std::string> launcher = {});
   ~Daemon();
-  bool start(int timeout_ms = 15000);
+  bool start(int timeout_ms = 15000);  // launch() and wait_listening()
+  bool launch();
+  // False when the daemon exits first (stop() then returns its exit status) or the time passes.
+  bool wait_listening(int timeout_ms = 15000);
   // SIGTERM and wait; returns the exit status (or -1). Once stopped, returns that
   // status again.
   int stop(int timeout_ms = 15000);
@@ -50,12 +56,16 @@ class Daemon {
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
   std::string log() const;        // everything written to stderr so far
+  // True once stderr contains `needle` (lines written after a response was sent, such
+  // as the access log, may come a moment after the client has it).
+  bool wait_for_log(const std::string& needle, int timeout_ms = 5000) const;
   std::string stdout_text() const;
   long rss_kb() const;            // VmRSS of the daemon
 
  private:
   std::vector<std::string> args_;
   std::vector<std::string> env_;
+  std::vector<std::string> launcher_;
   pid_t pid_ = -1;
   int exit_code_ = -1;
   int port_ = 0;
