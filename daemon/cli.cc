@@ -548,7 +548,7 @@ int run_demo(std::string listen) {
 int run_cli(int argc, char** argv) {
   CLI::App app{"gatehouse: an identity gateway. It fronts web applications as a reverse proxy,\n"
                "authenticates users and tells the applications who they are."};
-  app.set_version_flag("--version", "gatehouse 0.1.0");
+  app.set_version_flag("--version", std::string("gatehouse ") + GATEHOUSE_VERSION);
   app.require_subcommand(1);
   std::string config_path;
   app.add_option("--config,-c", config_path, "configuration file (TOML)");

@@ -66,6 +66,12 @@ TEST_F(CliTest, ServeRefusesABadConfigWithExitCode2) {
   EXPECT_NE(r.err.find("missing.toml:1: "), std::string::npos) << r.err;
 }
 
+TEST_F(CliTest, VersionIsTheProjectVersion) {
+  auto r = run_gatehouse({"--version"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, std::string("gatehouse ") + GATEHOUSE_VERSION + "\n");
+}
+
 TEST_F(CliTest, UsageErrorsExitWith2) {
   EXPECT_EQ(run_gatehouse({"no-such-command"}).exit_code, 2);
   EXPECT_EQ(cli({"user", "add"}).exit_code, 2);

@@ -106,7 +106,7 @@ TEST_F(MetricsEndpointTest, CountsLoginsProxiedRequestsAndSessions) {
   ASSERT_EQ(before.status, 200);
   EXPECT_EQ(before.content_type, "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_EQ(before.cache_control, "no-store");
-  EXPECT_EQ(before["gatehouse_build_info{version=\"0.1.0\"}"], 1);
+  EXPECT_EQ(before[std::string("gatehouse_build_info{version=\"") + GATEHOUSE_VERSION + "\"}"], 1);
   EXPECT_EQ(before["gatehouse_sessions_active"], 0);
   EXPECT_EQ(before["gatehouse_logins_total{source=\"local\",outcome=\"success\"}"], 0);
   EXPECT_EQ(before["gatehouse_http_requests_total{route=\"/\",code=\"2xx\"}"], 0);
