@@ -97,6 +97,22 @@ Result<SessionPtr> SessionManager::resolve(std::string_view cookie_value) {
   return record;
 }
 
+std::optional<SessionPtr> SessionManager::resolve_cached(std::string_view cookie_value) {
+  auto id = codec_.open(cookie_value);
+  if (!id) return SessionPtr{};
+  SessionPtr record;
+  {
+    std::shared_lock lock(mu_);
+    auto it = cache_.find(*id);
+    if (it == cache_.end() || std::chrono::steady_clock::now() - it->second.fetched >= cache_ttl_)
+      return std::nullopt;
+    record = it->second.record;
+  }
+  const auto now = clock_.now();
+  if (expired(*record, now) || now - record->last_seen >= touch_interval()) return std::nullopt;
+  return record;
+}
+
 Status SessionManager::update(const std::string& session_id, const directory::Identity& identity,
                               std::string provider_state, std::int64_t refresh_at) {
   store::SessionUpdate u;

@@ -46,6 +46,12 @@ class SessionManager {
   // Expired records are deleted. Only store trouble is an error.
   Result<SessionPtr> resolve(std::string_view cookie_value);
 
+  // resolve()'s answer when it needs no store call: the session is cached (within
+  // cache_ttl), alive and not due for a last_seen write, or the cookie does not open
+  // (nullptr). std::nullopt when only resolve() can tell; the daemon then runs it off its
+  // event loops, so that a busy or locked store holds up that request and not the others.
+  std::optional<SessionPtr> resolve_cached(std::string_view cookie_value);
+
   // Deletes the record behind the cookie (if any); the cookie is dead at once.
   Status end(std::string_view cookie_value);
 

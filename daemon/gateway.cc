@@ -363,7 +363,7 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
     session = co_await bearer_session(c, parser, authorization.substr(7), keep, responded);
     if (responded) co_return keep;
   } else if (auto cookie = request_cookie(req, c.rt->config->session.cookie_name); !cookie.empty()) {
-    auto resolved = c.rt->sessions->resolve(cookie);
+    auto resolved = co_await resolve_session(c, cookie);
     if (!resolved) {
       log::error("session.store_error", {{"error", resolved.error().message}});
       co_return co_await respond_error(c, parser, http::status::service_unavailable,
@@ -377,7 +377,7 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
       if (refreshed == auth::RefreshOutcome::ended) {
         session.reset();
       } else if (refreshed == auth::RefreshOutcome::refreshed) {
-        auto again = c.rt->sessions->resolve(cookie);
+        auto again = co_await resolve_session(c, cookie);
         if (again) session = std::move(again.value());
       }
     }
@@ -436,7 +436,7 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
     res.set(http::field::cache_control, "no-store");
     auth::SessionPtr s;
     if (auto cookie = request_cookie(req, c.rt->config->session.cookie_name); !cookie.empty()) {
-      auto r = c.rt->sessions->resolve(cookie);
+      auto r = co_await resolve_session(c, cookie);
       if (r) s = *r;
     }
     if (!s) {
@@ -650,7 +650,7 @@ asio::awaitable<bool> Gateway::handle_logout(Connection& c, Parser& parser) {
   auto& req = parser.get();
   std::string location = "/.gatehouse/login?signed_out=1";
   if (auto cookie = request_cookie(req, c.rt->config->session.cookie_name); !cookie.empty()) {
-    auto s = c.rt->sessions->resolve(cookie);
+    auto s = co_await resolve_session(c, cookie);
     // Signed in through a provider with RP-initiated logout: end the session there too.
     if (s && *s && !(*s)->provider_state.empty()) {
       const std::string back = c.rt->config->server.public_url.origin() + "/.gatehouse/login";
@@ -658,11 +658,15 @@ asio::awaitable<bool> Gateway::handle_logout(Connection& c, Parser& parser) {
           co_await run_blocking(ctx_.blocking, [&] { return c.rt->oidc->end_session_url(**s, back); });
       if (!provider_logout.empty()) location = std::move(provider_logout);
     }
-    if (auto st = c.rt->sessions->end(cookie); !st)
-      log::error("logout.error", {{"error", st.error().message}});
-    else if (s && *s)
-      (void)c.rt->audit->record(auth::AuditEvent{auth::AuditEventType::logout, (*s)->user,
-                                               IpAddress::parse(c.forward.client_address), (*s)->source, "", ""});
+    // Store writes: off the event loop.
+    co_await run_blocking(ctx_.blocking, [&] {
+      if (auto st = c.rt->sessions->end(cookie); !st)
+        log::error("logout.error", {{"error", st.error().message}});
+      else if (s && *s)
+        (void)c.rt->audit->record(auth::AuditEvent{auth::AuditEventType::logout, (*s)->user,
+                                                 IpAddress::parse(c.forward.client_address), (*s)->source, "", ""});
+      return true;
+    });
   }
   http::response<http::string_body> res{http::status::see_other, 11};
   set_page_headers(res);
@@ -742,6 +746,11 @@ asio::awaitable<bool> Gateway::handle_oidc(Connection& c, Parser& parser, std::s
   res.insert(http::field::set_cookie, cookie_header(c.rt->config->session.cookie_name, outcome.session.cookie_value,
                                                     "/", "Lax", c.rt->secure_cookies, false));
   co_return co_await respond(c, parser, res);
+}
+
+asio::awaitable<Result<auth::SessionPtr>> Gateway::resolve_session(Connection& c, std::string_view cookie) {
+  if (auto known = c.rt->sessions->resolve_cached(cookie)) co_return std::move(*known);
+  co_return co_await run_blocking(ctx_.blocking, [&] { return c.rt->sessions->resolve(cookie); });
 }
 
 asio::awaitable<auth::SessionPtr> Gateway::bearer_session(Connection& c, Parser& parser, std::string_view header,

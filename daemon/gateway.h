@@ -56,6 +56,9 @@ class Gateway {
   asio::awaitable<bool> handle_logout(Connection& c, Parser& parser);
   asio::awaitable<bool> handle_metrics(Connection& c, Parser& parser);
   asio::awaitable<bool> handle_oidc(Connection& c, Parser& parser, std::string_view rest, const std::string& query);
+  // SessionManager::resolve, answered from memory on the event loop when it can, else on
+  // the blocking pool: a busy or locked store delays this request, not the event loop.
+  asio::awaitable<Result<auth::SessionPtr>> resolve_session(Connection& c, std::string_view cookie);
   // A request to a protected route with "Authorization: Bearer": the token's identity,
   // or nullptr after an error response was sent (`responded` says whether it was).
   asio::awaitable<auth::SessionPtr> bearer_session(Connection& c, Parser& parser, std::string_view header,

@@ -395,6 +395,16 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
     watchdog.emplace(std::move(loops));
   }
   io.run();
+  // Shutting down: another SIGTERM, SIGINT or SIGHUP (a second Ctrl-C, a stop sent twice)
+  // must not kill the process while it closes the store. The signal set gives the
+  // signals back to their default action, so they are ignored from here to the exit.
+  {
+    error_code ignored;
+    signals.clear(ignored);
+    std::signal(SIGTERM, SIG_IGN);
+    std::signal(SIGINT, SIG_IGN);
+    std::signal(SIGHUP, SIG_IGN);
+  }
   watchdog.reset();  // before the loops it asks go away
   for (auto& t : worker_threads) t.join();
   // Before the workers (and the coroutines waiting on the writer) are destroyed.

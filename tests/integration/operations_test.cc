@@ -238,6 +238,24 @@ TEST_F(OperationsTest, SigtermLetsTheRequestInFlightFinishAndRefusesNewConnectio
   EXPECT_TRUE(log_has(log, "shutdown.complete")) << log;
 }
 
+// systemd sends one SIGTERM, but people press Ctrl-C twice: more stop signals while it
+// shuts down change nothing, and it still exits 0 after closing the store.
+TEST_F(OperationsTest, MoreStopSignalsDuringShutdownStillEndInExitZero) {
+  ASSERT_NO_FATAL_FAILURE(start_public());
+  const pid_t pid = daemon_->pid();
+  int sent = 0;
+  while (sent < 20000) {
+    kill(pid, sent % 3 == 2 ? SIGINT : SIGTERM);
+    ++sent;
+    siginfo_t info{};
+    if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) break;
+    std::this_thread::sleep_for(500us);
+  }
+  ASSERT_TRUE(wait_exited(pid, 15s)) << daemon_->log();
+  EXPECT_EQ(daemon_->stop(), 0) << "after " << sent << " signals\n" << daemon_->log();
+  EXPECT_TRUE(log_has(daemon_->log(), "shutdown.complete")) << daemon_->log();
+}
+
 // shutdown_timeout bounds the drain: the daemon exits 0 well before the upstream
 // answers, and the client's connection is closed without a response.
 TEST_F(OperationsTest, ShutdownTimeoutCutsTheDrainShort) {
@@ -356,6 +374,78 @@ TEST_F(OperationsTest, LockedStoreMakesReadyzFailAndSignInUnavailableThenRecover
   const std::string echoed = signed_in_fetch(daemon_->port(), "alice", "correct horse", &why, "/app");
   EXPECT_NE(echoed, "") << why << "\n" << daemon_->log();
   EXPECT_EQ(echoed_header(echoed, "X-Gatehouse-User"), "alice") << echoed;
+}
+
+// A session whose last_seen write is due while the store is locked: that request waits
+// for the store (and gets a 503), but off the event loop. With one worker thread, a
+// health probe sent meanwhile is answered before it; the session works again once the
+// lock is gone.
+TEST_F(OperationsTest, ASessionWaitingForALockedStoreDoesNotHoldUpOtherRequests) {
+  {
+    std::ofstream out(config_path());
+    // idle_timeout 10s: last_seen is written at most once a second (a tenth of it).
+    out << basic_config(dir_, "[[directory]]\nname = \"local\"\nkind = \"local\"\n", upstream_.url())
+        << "\n[session]\nidle_timeout = \"10s\"\n";
+  }
+  // One event loop for every connection ([server] threads; the table precedes the rest).
+  {
+    std::ifstream in(config_path());
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string cfg = text.str();
+    cfg.insert(cfg.find("[server]\n") + 9, "threads = 1\n");
+    std::ofstream(config_path()) << cfg;
+  }
+  ASSERT_EQ(cli({"tenant", "add", "acme"}).exit_code, 0);
+  ASSERT_EQ(cli({"user", "add", "alice", "--tenant", "acme", "--password-stdin"}, "correct horse\n").exit_code, 0);
+  ASSERT_NO_FATAL_FAILURE(launch());
+  const std::string cookie = session_cookie(post_login(daemon_->port(), "alice", "correct horse", "/app"));
+  ASSERT_NE(cookie, "") << daemon_->log();
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(dir_.file("gatehouse.db").c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  sqlite3_busy_timeout(db, 10000);
+  char* err = nullptr;
+  ASSERT_EQ(sqlite3_exec(db, "BEGIN EXCLUSIVE", nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  std::this_thread::sleep_for(1500ms);  // past the touch interval and the session cache
+
+  std::atomic<bool> session_done{false};
+  std::optional<httplib::Result> with_session;
+  std::chrono::milliseconds session_took{};
+  std::thread waiting([&] {
+    auto c = client(30);
+    const auto began = Clock::now();
+    with_session.emplace(c.Get("/app", {{"Cookie", cookie}}));
+    session_took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began);
+    session_done = true;
+  });
+  std::this_thread::sleep_for(300ms);  // let it reach the daemon
+  {
+    auto c = client(30);
+    auto health = c.Get("/.gatehouse/healthz");
+    // Answered while the other request still waits, and not merely just before it: a
+    // blocked event loop would answer both at the end of the store's 5 s busy timeout.
+    std::this_thread::sleep_for(500ms);
+    const bool answered_first = !session_done.load();
+    EXPECT_TRUE(health) << httplib::to_string(health.error());
+    if (health) {
+      EXPECT_EQ(health->status, 200);
+    }
+    EXPECT_TRUE(answered_first) << "the health probe waited for the request stuck on the store\n" << daemon_->log();
+  }
+  waiting.join();
+  ASSERT_TRUE(with_session && *with_session) << daemon_->log();
+  EXPECT_EQ((*with_session)->status, 503) << (*with_session)->body;
+  std::cout << "[ info     ] the request waiting for the locked store answered after " << session_took.count()
+            << " ms\n";
+
+  ASSERT_EQ(sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_close(db);
+  auto c = client();
+  auto after = c.Get("/app", {{"Cookie", cookie}});
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200) << after->body;
+  EXPECT_EQ(echoed_header(after->body, "X-Gatehouse-User"), "alice") << after->body;
 }
 
 }  // namespace

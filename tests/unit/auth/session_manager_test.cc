@@ -342,6 +342,41 @@ TEST(SessionManagerTest, RevocationSeenWhileCachedEntryNeedsATouchIsNotAnError) 
   EXPECT_EQ(*r, nullptr);
 }
 
+// resolve_cached answers exactly when resolve() would not call the store.
+TEST(SessionManagerTest, ResolveCachedAnswersOnlyFromMemory) {
+  Harness h(kLongCache);
+  auto s = h.create();  // cached by create()
+  auto hit = h.manager.resolve_cached(s.cookie_value);
+  ASSERT_TRUE(hit.has_value());
+  ASSERT_NE(*hit, nullptr);
+  EXPECT_EQ((*hit)->id, s.record->id);
+
+  // A cookie that does not open needs no store: null at once.
+  auto garbage = h.manager.resolve_cached("not-a-cookie");
+  ASSERT_TRUE(garbage.has_value());
+  EXPECT_EQ(*garbage, nullptr);
+
+  // A sealed id the cache does not hold: only the store can tell.
+  EXPECT_FALSE(h.manager.resolve_cached(SessionCodec(h.key).seal(random_bytes(kSessionIdBytes))).has_value());
+
+  // A last_seen write due, or the session expired: resolve() must write.
+  h.clock.advance(kIdle / 2);
+  EXPECT_FALSE(h.manager.resolve_cached(s.cookie_value).has_value());
+  ASSERT_NE(h.resolve(s.cookie_value), nullptr);  // touches and re-caches
+  EXPECT_TRUE(h.manager.resolve_cached(s.cookie_value).has_value());
+  h.clock.advance(kIdle);
+  EXPECT_FALSE(h.manager.resolve_cached(s.cookie_value).has_value());
+  EXPECT_EQ(h.store.find_calls, 0);
+}
+
+TEST(SessionManagerTest, ResolveCachedDefersToTheStoreOnceTheCacheTtlPassed) {
+  Harness h(kNoCache);
+  auto s = h.create();
+  EXPECT_FALSE(h.manager.resolve_cached(s.cookie_value).has_value());
+  ASSERT_NE(h.resolve(s.cookie_value), nullptr);
+  EXPECT_FALSE(h.manager.resolve_cached(s.cookie_value).has_value());
+}
+
 TEST(SessionManagerTest, StoreLookupFailureIsAnError) {
   Harness h(kNoCache);
   auto s = h.create();
