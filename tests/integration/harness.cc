@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -248,16 +249,24 @@ EchoUpstream::~EchoUpstream() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::string raw_http(int port, const std::string& request) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+int connect_loopback(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    const int err = errno;
     close(fd);
-    return {};
+    return -err;
   }
+  return fd;
+}
+
+std::string raw_http(int port, const std::string& request) {
+  const int fd = connect_loopback(port);
+  if (fd < 0) return {};
   timeval tv{2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {

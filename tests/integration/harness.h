@@ -102,6 +102,9 @@ class EchoUpstream {
   std::atomic<long long> last_body_bytes_{0};
 };
 
+// A TCP connection to 127.0.0.1:`port`: its descriptor, or -errno.
+int connect_loopback(int port);
+
 // Sends `request` as is on a new connection and returns everything read until the
 // server closes or 2 s pass.
 std::string raw_http(int port, const std::string& request);

@@ -100,14 +100,9 @@ struct ConnectAttempt {
 
 ConnectAttempt try_connect_and_get(int port, const std::string& path) {
   ConnectAttempt r;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    r.connect_errno = errno;
-    close(fd);
+  const int fd = connect_loopback(port);
+  if (fd < 0) {
+    r.connect_errno = -fd;
     return r;
   }
   r.connected = true;
