@@ -20,14 +20,18 @@
 extern char** environ;
 
 namespace gatehouse::testing {
-namespace {
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
+
+std::string tail(const std::string& text, size_t n) {
+  return text.size() <= n ? text : "..." + text.substr(text.size() - n);
+}
+
+namespace {
 
 pid_t spawn(const std::vector<std::string>& args, const std::string& in_path, const std::string& out_path,
             const std::string& err_path, std::vector<std::string> extra_env = {},
@@ -368,7 +372,7 @@ std::string echoed_header(const std::string& echo_body, const std::string& name)
 }
 
 std::string basic_config(const TempDir& dir, const std::string& directories, const std::string& upstream) {
-  return "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://gatehouse.test\"\n\n"
+  return "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"" + std::string(kPublicUrl) + "\"\n\n"
          "[store]\npath = \"" + dir.file("gatehouse.db") + "\"\n\n"
          "[keys]\nmaster_key_file = \"" + dir.file("master.key") + "\"\n\n" +
          directories + "\n[[route]]\npath_prefix = \"/\"\nupstream = \"" + upstream + "\"\n";

@@ -102,6 +102,15 @@ class EchoUpstream {
   std::atomic<long long> last_body_bytes_{0};
 };
 
+// The whole file at `path`, or "" when it cannot be read.
+std::string read_file(const std::string& path);
+
+// The last `n` characters of `text` ("..." in front when cut), for failure messages.
+std::string tail(const std::string& text, size_t n = 4000);
+
+// The public_url of basic_config: the origin the browser-like clients sign in at.
+inline constexpr const char* kPublicUrl = "http://gatehouse.test";
+
 // A TCP connection to 127.0.0.1:`port`: its descriptor, or -errno.
 int connect_loopback(int port);
 

@@ -21,8 +21,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr const char* kGate = "http://gatehouse.test";
-
 class HostileOidcTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -56,7 +54,7 @@ class HostileOidcTest : public ::testing::Test {
   }
 
   Navigation sign_in(const std::string& rd = "/app") {
-    return browser_.get(std::string(kGate) + "/.gatehouse/oidc/sso/start?rd=" + rd);
+    return browser_.get(std::string(kPublicUrl) + "/.gatehouse/oidc/sso/start?rd=" + rd);
   }
 
   // The audit records of one event, newest first.
@@ -68,7 +66,7 @@ class HostileOidcTest : public ::testing::Test {
   }
 
   bool signed_in() {
-    auto who = browser_.get(std::string(kGate) + "/.gatehouse/whoami");
+    auto who = browser_.get(std::string(kPublicUrl) + "/.gatehouse/whoami");
     return who.status() == 200;
   }
 
@@ -85,7 +83,7 @@ TEST_F(HostileOidcTest, AWellBehavedProviderSignsTheUserIn) {
   auto nav = sign_in();
   ASSERT_TRUE(nav.ok()) << nav.describe();
   ASSERT_EQ(nav.status(), 200) << nav.describe();
-  EXPECT_EQ(nav.url(), std::string(kGate) + "/app");
+  EXPECT_EQ(nav.url(), std::string(kPublicUrl) + "/app");
   EXPECT_EQ(echoed_header(nav.body(), "X-Gatehouse-User"), "hostile");
   EXPECT_EQ(echoed_header(nav.body(), "X-Gatehouse-Email"), "hostile@example.org");
   EXPECT_EQ(echoed_header(nav.body(), "X-Gatehouse-Name"), "Hostile User");
@@ -97,7 +95,7 @@ TEST_F(HostileOidcTest, AWellBehavedProviderSignsTheUserIn) {
   auto a = provider_->last_authorize();
   EXPECT_EQ(a.response_type, "code");
   EXPECT_EQ(a.client_id, "gatehouse");
-  EXPECT_EQ(a.redirect_uri, std::string(kGate) + "/.gatehouse/oidc/sso/callback");
+  EXPECT_EQ(a.redirect_uri, std::string(kPublicUrl) + "/.gatehouse/oidc/sso/callback");
   EXPECT_EQ(a.scope, "openid email profile");
   EXPECT_EQ(a.code_challenge_method, "S256");
   EXPECT_EQ(a.code_challenge.size(), 43u);
@@ -108,7 +106,7 @@ TEST_F(HostileOidcTest, AWellBehavedProviderSignsTheUserIn) {
 
   // The flow cookie is gone, the session is there, and the login is audited.
   for (const auto& hop : nav.hops) {
-    if (hop.url.rfind(std::string(kGate) + "/.gatehouse/oidc/sso/callback", 0) == 0) {
+    if (hop.url.rfind(std::string(kPublicUrl) + "/.gatehouse/oidc/sso/callback", 0) == 0) {
       EXPECT_NE(hop.header("Set-Cookie").find("Max-Age=0"), std::string::npos) << nav.describe();
     }
   }
@@ -160,7 +158,7 @@ TEST_F(HostileOidcTest, ADiscoveryDocumentNamingAnotherIssuerIsRefused) {
   ASSERT_EQ(records.size(), 1u);
   EXPECT_NE(std::string(records[0]["detail"]).find("names issuer"), std::string::npos) << records[0];
   // And readiness says so.
-  auto ready = browser_.get(std::string(kGate) + "/.gatehouse/readyz");
+  auto ready = browser_.get(std::string(kPublicUrl) + "/.gatehouse/readyz");
   EXPECT_EQ(ready.status(), 503);
   EXPECT_NE(ready.body().find("provider:sso"), std::string::npos) << ready.body();
 }
@@ -180,7 +178,7 @@ TEST_F(HostileOidcTest, AStateThatWasNotIssuedToThisBrowserIsRefused) {
 
 TEST_F(HostileOidcTest, AStateIsAcceptedOnceAndAReplayedCodeIsRefused) {
   start();
-  const std::string callback = std::string(kGate) + "/.gatehouse/oidc/sso/callback";
+  const std::string callback = std::string(kPublicUrl) + "/.gatehouse/oidc/sso/callback";
   browser_.stop_before(callback);
   auto first = sign_in();
   ASSERT_TRUE(first.ok()) << first.describe();
@@ -217,9 +215,9 @@ TEST_F(HostileOidcTest, TheReturnAddressStaysOnThisSite) {
   start();
   for (std::string rd : {"https://evil.example/x", "//evil.example/x", "/\\evil.example"}) {
     browser_.clear_cookies();
-    auto nav = browser_.get(std::string(kGate) + "/.gatehouse/oidc/sso/start?rd=" + rd);
+    auto nav = browser_.get(std::string(kPublicUrl) + "/.gatehouse/oidc/sso/start?rd=" + rd);
     ASSERT_TRUE(nav.ok()) << nav.describe();
-    const HttpHop* back = nav.find(std::string(kGate) + "/.gatehouse/oidc/sso/callback");
+    const HttpHop* back = nav.find(std::string(kPublicUrl) + "/.gatehouse/oidc/sso/callback");
     ASSERT_NE(back, nullptr) << nav.describe();
     EXPECT_EQ(back->header("Location"), "/") << rd;
   }
@@ -283,8 +281,8 @@ TEST_F(HostileOidcTest, AnUnreachableProviderGivesA503AndExistingSessionsKeepWor
   // A sign-in under way when the provider goes: the code cannot be redeemed.
   HttpBrowser other;
   other.resolve("gatehouse.test", 80, daemon_->port());
-  other.stop_before(std::string(kGate) + "/.gatehouse/oidc/sso/callback");
-  auto half = other.get(std::string(kGate) + "/.gatehouse/oidc/sso/start?rd=/app");
+  other.stop_before(std::string(kPublicUrl) + "/.gatehouse/oidc/sso/callback");
+  auto half = other.get(std::string(kPublicUrl) + "/.gatehouse/oidc/sso/start?rd=/app");
   const std::string callback = half.last().location();
   ASSERT_FALSE(callback.empty()) << half.describe();
   other.clear_stop_before();
@@ -295,18 +293,18 @@ TEST_F(HostileOidcTest, AnUnreachableProviderGivesA503AndExistingSessionsKeepWor
 
   // Sessions keep working, also across a restart of gatehouse, which then cannot
   // start a sign-in: it has not seen the provider's discovery document.
-  EXPECT_EQ(browser_.get(std::string(kGate) + "/app").status(), 200);
+  EXPECT_EQ(browser_.get(std::string(kPublicUrl) + "/app").status(), 200);
   daemon_->stop();
   daemon_ = std::make_unique<Daemon>(std::vector<std::string>{"serve", "--config", config_});
   ASSERT_TRUE(daemon_->start()) << daemon_->log();
   browser_.resolve("gatehouse.test", 80, daemon_->port());
-  EXPECT_EQ(browser_.get(std::string(kGate) + "/app").status(), 200);
+  EXPECT_EQ(browser_.get(std::string(kPublicUrl) + "/app").status(), 200);
   HttpBrowser third;
   third.resolve("gatehouse.test", 80, daemon_->port());
-  auto start_page = third.get(std::string(kGate) + "/.gatehouse/oidc/sso/start?rd=/app");
+  auto start_page = third.get(std::string(kPublicUrl) + "/.gatehouse/oidc/sso/start?rd=/app");
   EXPECT_EQ(start_page.status(), 503) << start_page.describe();
   EXPECT_NE(start_page.body().find("cannot be reached"), std::string::npos);
-  auto ready = third.get(std::string(kGate) + "/.gatehouse/readyz");
+  auto ready = third.get(std::string(kPublicUrl) + "/.gatehouse/readyz");
   EXPECT_EQ(ready.status(), 503);
   EXPECT_NE(ready.body().find("provider:sso"), std::string::npos);
 }
@@ -318,7 +316,7 @@ TEST_F(HostileOidcTest, TheRefreshTokenKeepsClaimsFreshAfterTheIdTokenExpires) {
   ASSERT_EQ(sign_in().status(), 200);
   provider_->set_id_token_claims({{"preferred_username", "hostile"}, {"groups", {"green"}}, {"org", "acme"}});
   std::this_thread::sleep_for(std::chrono::milliseconds(2600));
-  auto app = browser_.get(std::string(kGate) + "/app");
+  auto app = browser_.get(std::string(kPublicUrl) + "/app");
   ASSERT_EQ(app.status(), 200) << app.describe();
   EXPECT_EQ(echoed_header(app.body(), "X-Gatehouse-Groups"), "green");
   EXPECT_GE(provider_->requests(Endpoint::token), 2);
@@ -328,14 +326,14 @@ TEST_F(HostileOidcTest, LogoutEndsTheSessionHereAndAtTheProvider) {
   start();
   ASSERT_EQ(sign_in().status(), 200);
   const std::string id_token = provider_->last_id_token();
-  auto out = browser_.post_form(std::string(kGate) + "/.gatehouse/logout", {});
+  auto out = browser_.post_form(std::string(kPublicUrl) + "/.gatehouse/logout", {});
   ASSERT_TRUE(out.ok()) << out.describe();
   ASSERT_GE(out.hops.size(), 2u) << out.describe();
   const std::string location = out.hops[0].location();
   EXPECT_EQ(location.rfind(provider_->url() + "/logout?", 0), 0u) << location;
   auto logout = provider_->last_logout();
   EXPECT_EQ(logout.id_token_hint, id_token);
-  EXPECT_EQ(logout.post_logout_redirect_uri, std::string(kGate) + "/.gatehouse/login");
+  EXPECT_EQ(logout.post_logout_redirect_uri, std::string(kPublicUrl) + "/.gatehouse/login");
   EXPECT_EQ(logout.client_id, "gatehouse");
   EXPECT_FALSE(signed_in());
   EXPECT_EQ(audit("logout").size(), 1u);
@@ -343,7 +341,7 @@ TEST_F(HostileOidcTest, LogoutEndsTheSessionHereAndAtTheProvider) {
 
 TEST_F(HostileOidcTest, TheLoginPageOffersTheProviderAndAProviderAloneIsTheWayIn) {
   start();
-  auto page = browser_.get(std::string(kGate) + "/.gatehouse/login?rd=/app");
+  auto page = browser_.get(std::string(kPublicUrl) + "/.gatehouse/login?rd=/app");
   EXPECT_NE(page.body().find("href=\"/.gatehouse/oidc/sso/start?rd=/app\""), std::string::npos) << page.body();
   EXPECT_NE(page.body().find("Sign in with Hostile SSO"), std::string::npos);
   EXPECT_NE(page.body().find("name=\"password\""), std::string::npos);
@@ -351,23 +349,23 @@ TEST_F(HostileOidcTest, TheLoginPageOffersTheProviderAndAProviderAloneIsTheWayIn
 
   // Without a directory: no password form, and a protected page goes straight to SSO.
   start("", /*with_directory=*/false);
-  page = browser_.get(std::string(kGate) + "/.gatehouse/login");
+  page = browser_.get(std::string(kPublicUrl) + "/.gatehouse/login");
   EXPECT_EQ(page.body().find("name=\"password\""), std::string::npos);
   browser_.set_follow_redirects(false);
-  auto app = browser_.get(std::string(kGate) + "/app", {{"Accept", "text/html"}});
+  auto app = browser_.get(std::string(kPublicUrl) + "/app", {{"Accept", "text/html"}});
   EXPECT_EQ(app.status(), 302);
   EXPECT_EQ(app.last().header("Location"), "/.gatehouse/oidc/sso/start?rd=/app");
 }
 
 TEST_F(HostileOidcTest, UnknownProvidersAndActionsAreNotFound) {
   start();
-  EXPECT_EQ(browser_.get(std::string(kGate) + "/.gatehouse/oidc/nope/start").status(), 404);
-  EXPECT_EQ(browser_.get(std::string(kGate) + "/.gatehouse/oidc/sso/other").status(), 404);
-  EXPECT_EQ(browser_.get(std::string(kGate) + "/.gatehouse/oidc/sso").status(), 404);
+  EXPECT_EQ(browser_.get(std::string(kPublicUrl) + "/.gatehouse/oidc/nope/start").status(), 404);
+  EXPECT_EQ(browser_.get(std::string(kPublicUrl) + "/.gatehouse/oidc/sso/other").status(), 404);
+  EXPECT_EQ(browser_.get(std::string(kPublicUrl) + "/.gatehouse/oidc/sso").status(), 404);
   // A callback out of nowhere: no state, a malformed one, no cookie.
-  EXPECT_EQ(browser_.get(std::string(kGate) + "/.gatehouse/oidc/sso/callback").status(), 400);
-  EXPECT_EQ(browser_.get(std::string(kGate) + "/.gatehouse/oidc/sso/callback?state=%00%01&code=x").status(), 400);
-  EXPECT_EQ(browser_.get(std::string(kGate) + "/.gatehouse/oidc/sso/callback?state=" + std::string(40, 'a') +
+  EXPECT_EQ(browser_.get(std::string(kPublicUrl) + "/.gatehouse/oidc/sso/callback").status(), 400);
+  EXPECT_EQ(browser_.get(std::string(kPublicUrl) + "/.gatehouse/oidc/sso/callback?state=%00%01&code=x").status(), 400);
+  EXPECT_EQ(browser_.get(std::string(kPublicUrl) + "/.gatehouse/oidc/sso/callback?state=" + std::string(40, 'a') +
                          "&code=x").status(),
             400);
   EXPECT_EQ(provider_->requests(Endpoint::token), 0);

@@ -1,4 +1,5 @@
 #include "integration/oidc_provider.h"
+#include "integration/harness.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -25,17 +26,6 @@ namespace gatehouse::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string tail(const std::string& text, size_t n = 4000) {
-  return text.size() <= n ? text : "..." + text.substr(text.size() - n);
-}
 
 bool is_executable(const std::string& path) {
   struct stat st {};
@@ -176,7 +166,7 @@ OidcProvider::OidcProvider(OidcProviderOptions options) : options_(std::move(opt
 
 OidcProvider::~OidcProvider() { stop(); }
 
-std::string OidcProvider::log() const { return dir_ ? slurp(dir_->file("provider.log")) : std::string(); }
+std::string OidcProvider::log() const { return dir_ ? read_file(dir_->file("provider.log")) : std::string(); }
 std::string OidcProvider::config_file() const { return dir_ ? dir_->file("config.json") : std::string(); }
 
 bool OidcProvider::start(std::string* error, int timeout_ms) {

@@ -4,7 +4,6 @@
 #include "integration/oidc_provider.h"
 
 #include <gtest/gtest.h>
-#include <openssl/sha.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -15,6 +14,7 @@
 #include "common/encoding.h"
 #include "integration/harness.h"
 #include "integration/http_browser.h"
+#include "support/jose_forge.h"
 
 namespace gatehouse::testing {
 namespace {
@@ -22,19 +22,8 @@ namespace {
 namespace fx = oidc_fixture;
 using nlohmann::json;
 
-struct Pkce {
-  std::string verifier;
-  std::string challenge;  // S256
-};
-
-Pkce make_pkce() {
-  Pkce p;
-  p.verifier = base64url_encode(random_bytes(32));
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(p.verifier.data()), p.verifier.size(), digest);
-  p.challenge = base64url_encode(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
-  return p;
-}
+using test_support::make_pkce;
+using test_support::Pkce;
 
 int count_of(const std::string& text, char c) { return static_cast<int>(std::count(text.begin(), text.end(), c)); }
 

@@ -24,8 +24,6 @@ namespace {
 namespace fx = oidc_fixture;
 using json = nlohmann::json;
 
-constexpr const char* kGate = "http://gatehouse.test";
-
 std::string provider_table(const std::string& name, const OidcProvider& op, const std::string& secret_file,
                            const std::string& extra = "") {
   return "[[oidc]]\nname = \"" + name + "\"\ndisplay_name = \"" + name + " login\"\nissuer = \"" + op.issuer() +
@@ -61,7 +59,7 @@ class RealOidcTest : public ::testing::Test {
   // Signs in through `name` as `user` with the provider's forms; returns the last page.
   Navigation sign_in(const std::string& name, const std::string& user, const std::string& password,
                      const std::string& rd = "/app") {
-    auto nav = browser_.get(std::string(kGate) + "/.gatehouse/oidc/" + name + "/start?rd=" + rd);
+    auto nav = browser_.get(std::string(kPublicUrl) + "/.gatehouse/oidc/" + name + "/start?rd=" + rd);
     if (!nav.ok()) return nav;
     auto login = nav.form("/login");
     if (!login) return nav;  // already signed in at the provider: no form
@@ -89,12 +87,12 @@ TEST_F(RealOidcTest, TheWholeBrowserFlowGivesTheApplicationTheUsersIdentity) {
   start_gatehouse(provider_table("sso", *provider_, secret_file()));
 
   // The application's page sends the browser to the login page, which offers the provider.
-  auto page = browser_.get(std::string(kGate) + "/app", {{"Accept", "text/html"}});
+  auto page = browser_.get(std::string(kPublicUrl) + "/app", {{"Accept", "text/html"}});
   ASSERT_EQ(page.status(), 200) << page.describe();
   EXPECT_NE(page.body().find("Sign in with sso login"), std::string::npos) << page.body();
 
   // The provider's button, its login form, its consent form.
-  auto start = browser_.get(std::string(kGate) + "/.gatehouse/oidc/sso/start?rd=/app");
+  auto start = browser_.get(std::string(kPublicUrl) + "/.gatehouse/oidc/sso/start?rd=/app");
   auto login = start.form("/login");
   ASSERT_TRUE(login) << start.describe();
   login->set("login", "alice");
@@ -104,7 +102,7 @@ TEST_F(RealOidcTest, TheWholeBrowserFlowGivesTheApplicationTheUsersIdentity) {
   auto nav = browser_.submit(*consent);
   ASSERT_TRUE(nav.ok()) << nav.describe();
   ASSERT_EQ(nav.status(), 200) << nav.describe() << "\nprovider log:\n" << provider_->log();
-  EXPECT_EQ(nav.url(), std::string(kGate) + "/app");
+  EXPECT_EQ(nav.url(), std::string(kPublicUrl) + "/app");
   // The ID token has only sub: the rest comes from the userinfo endpoint.
   EXPECT_EQ(echoed_header(nav.body(), "X-Gatehouse-User"), "alice");
   EXPECT_EQ(echoed_header(nav.body(), "X-Gatehouse-Email"), "alice@example.org");
@@ -125,10 +123,10 @@ TEST_F(RealOidcTest, TheWholeBrowserFlowGivesTheApplicationTheUsersIdentity) {
   ASSERT_NE(authorize, nullptr) << start.describe();
   auto q = query_params(authorize->url);
   EXPECT_EQ(q["code_challenge_method"], "S256");
-  EXPECT_EQ(q["redirect_uri"], std::string(kGate) + "/.gatehouse/oidc/sso/callback");
-  EXPECT_NE(nav.find(std::string(kGate) + "/.gatehouse/oidc/sso/callback?"), nullptr);
+  EXPECT_EQ(q["redirect_uri"], std::string(kPublicUrl) + "/.gatehouse/oidc/sso/callback");
+  EXPECT_NE(nav.find(std::string(kPublicUrl) + "/.gatehouse/oidc/sso/callback?"), nullptr);
 
-  auto whoami = browser_.get(std::string(kGate) + "/.gatehouse/whoami");
+  auto whoami = browser_.get(std::string(kPublicUrl) + "/.gatehouse/whoami");
   ASSERT_EQ(whoami.status(), 200);
   EXPECT_EQ(json::parse(whoami.body())["source"], "sso");
 }
@@ -139,7 +137,7 @@ TEST_F(RealOidcTest, AWrongPasswordAtTheProviderNeverReachesGatehouse) {
   auto nav = sign_in("sso", "alice", "wrong");
   EXPECT_EQ(nav.status(), 200);
   EXPECT_NE(nav.body().find("Invalid username or password"), std::string::npos) << nav.describe();
-  EXPECT_EQ(browser_.get(std::string(kGate) + "/.gatehouse/whoami").status(), 401);
+  EXPECT_EQ(browser_.get(std::string(kPublicUrl) + "/.gatehouse/whoami").status(), 401);
 }
 
 TEST_F(RealOidcTest, TheRefreshTokenRenewsTheSessionsClaims) {
@@ -150,7 +148,7 @@ TEST_F(RealOidcTest, TheRefreshTokenRenewsTheSessionsClaims) {
   start_gatehouse(provider_table("sso", *provider_, secret_file()));
   ASSERT_EQ(sign_in("sso", "alice", std::string(fx::kAlicePassword)).status(), 200);
   std::this_thread::sleep_for(std::chrono::milliseconds(2600));
-  auto app = browser_.get(std::string(kGate) + "/app");
+  auto app = browser_.get(std::string(kPublicUrl) + "/app");
   ASSERT_EQ(app.status(), 200) << app.describe();
   EXPECT_EQ(echoed_header(app.body(), "X-Gatehouse-Groups"), "developers,engineering");
   EXPECT_NE(daemon_->log().find("event=oidc.refreshed"), std::string::npos) << daemon_->log();
@@ -160,39 +158,39 @@ TEST_F(RealOidcTest, LogoutEndsTheSessionAtTheProviderAndComesBack) {
   start_provider();
   start_gatehouse(provider_table("sso", *provider_, secret_file()));
   ASSERT_EQ(sign_in("sso", "alice", std::string(fx::kAlicePassword)).status(), 200);
-  auto out = browser_.post_form(std::string(kGate) + "/.gatehouse/logout", {});
+  auto out = browser_.post_form(std::string(kPublicUrl) + "/.gatehouse/logout", {});
   ASSERT_TRUE(out.ok()) << out.describe();
   const std::string end_session = out.hops.at(0).location();
   EXPECT_EQ(end_session.rfind(provider_->end_session_endpoint() + "?", 0), 0u) << end_session;
   auto q = query_params(end_session);
   EXPECT_FALSE(q["id_token_hint"].empty());
-  EXPECT_EQ(q["post_logout_redirect_uri"], std::string(kGate) + "/.gatehouse/login");
+  EXPECT_EQ(q["post_logout_redirect_uri"], std::string(kPublicUrl) + "/.gatehouse/login");
   EXPECT_EQ(q["client_id"], "gatehouse");
-  EXPECT_EQ(browser_.get(std::string(kGate) + "/.gatehouse/whoami").status(), 401);
+  EXPECT_EQ(browser_.get(std::string(kPublicUrl) + "/.gatehouse/whoami").status(), 401);
 
   // The provider asks for confirmation, then sends the browser back to gatehouse.
   auto confirm = out.form();
   ASSERT_TRUE(confirm) << out.describe();
   auto back = browser_.submit(*confirm, "logout");
   ASSERT_TRUE(back.ok()) << back.describe();
-  EXPECT_EQ(back.url().rfind(std::string(kGate) + "/.gatehouse/login", 0), 0u) << back.describe();
+  EXPECT_EQ(back.url().rfind(std::string(kPublicUrl) + "/.gatehouse/login", 0), 0u) << back.describe();
 
   // Signed out there too: the next sign-in asks for the password again.
-  auto again = browser_.get(std::string(kGate) + "/.gatehouse/oidc/sso/start?rd=/app");
+  auto again = browser_.get(std::string(kPublicUrl) + "/.gatehouse/oidc/sso/start?rd=/app");
   EXPECT_TRUE(again.form("/login").has_value()) << again.describe();
 }
 
 TEST_F(RealOidcTest, TwoProvidersAtOnce) {
   start_provider();
   OidcProviderOptions second;
-  second.clients[0].add_gatehouse(kGate, "partner");
+  second.clients[0].add_gatehouse(kPublicUrl, "partner");
   auto partner = std::make_unique<OidcProvider>(second);
   std::string error;
   ASSERT_TRUE(partner->start(&error)) << error;
   const std::string secret = secret_file();
   start_gatehouse(provider_table("sso", *provider_, secret) + provider_table("partner", *partner, secret));
 
-  auto page = browser_.get(std::string(kGate) + "/.gatehouse/login");
+  auto page = browser_.get(std::string(kPublicUrl) + "/.gatehouse/login");
   EXPECT_NE(page.body().find("Sign in with sso login"), std::string::npos);
   EXPECT_NE(page.body().find("Sign in with partner login"), std::string::npos);
 

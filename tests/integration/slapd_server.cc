@@ -1,4 +1,5 @@
 #include "integration/slapd_server.h"
+#include "integration/harness.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -45,13 +46,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kSuffix = "dc=example,dc=org";
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 bool write_file(const std::string& path, const std::string& content, mode_t mode = 0644) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -159,10 +153,6 @@ int wait_for(pid_t pid, int timeout_ms) {
     if (Clock::now() >= deadline) return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-}
-
-std::string tail(const std::string& text, size_t n = 3000) {
-  return text.size() <= n ? text : "..." + text.substr(text.size() - n);
 }
 
 std::string describe(const std::vector<std::string>& argv, const CommandResult& r) {
@@ -301,8 +291,8 @@ CommandResult run_program(const std::vector<std::string>& argv, const std::map<s
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
   }
-  r.out = slurp(spec.stdout_path);
-  r.err = slurp(spec.stderr_path);
+  r.out = read_file(spec.stdout_path);
+  r.err = read_file(spec.stderr_path);
   if (r.exit_code == -1) r.err += "\n(killed after " + std::to_string(timeout_ms) + " ms)";
   return r;
 }
@@ -319,7 +309,7 @@ std::string SlapdServer::ca_file() const { return dir_ ? dir_->file("ca.crt") : 
 std::string SlapdServer::wrong_ca_file() const { return dir_ ? dir_->file("wrong-ca.crt") : std::string(); }
 std::string SlapdServer::bind_password_file() const { return dir_ ? dir_->file("gatehouse.pw") : std::string(); }
 std::string SlapdServer::log_file() const { return dir_ ? dir_->file("slapd.log") : std::string(); }
-std::string SlapdServer::log() const { return dir_ ? slurp(log_file()) : std::string(); }
+std::string SlapdServer::log() const { return dir_ ? read_file(log_file()) : std::string(); }
 
 bool SlapdServer::prepare(std::string* error) {
   dir_ = std::make_unique<TempDir>();

@@ -1,5 +1,6 @@
 // Self-tests of the slapd fixture, driven with the ldap-utils CLI (independent of the
 // directory code under test). Each test starts its own server.
+#include "integration/harness.h"
 #include "integration/slapd_server.h"
 
 #include <gtest/gtest.h>
@@ -20,7 +21,7 @@
 namespace gatehouse::testing {
 namespace {
 
-namespace fx = ldap_fixture;
+namespace ldap_fx = ldap_fixture;
 
 // ldap-utils with a given CA (or none) and certificate checking on, independent of
 // /etc/ldap/ldap.conf's TLS_CACERT.
@@ -54,13 +55,6 @@ int count_of(const std::string& text, const std::string& needle) {
   return n;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 bool refused(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -89,7 +83,7 @@ TEST(SlapdServer, StartsAndTheServiceAccountFindsAlice) {
   EXPECT_EQ(s.base_dn(), "dc=example,dc=org");
   EXPECT_EQ(s.bind_dn(), "cn=gatehouse,ou=services,dc=example,dc=org");
 
-  EXPECT_EQ(slurp(s.bind_password_file()), fx::kServicePassword);
+  EXPECT_EQ(read_file(s.bind_password_file()), ldap_fx::kServicePassword);
   struct stat st {};
   ASSERT_EQ(stat(s.bind_password_file().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -112,24 +106,24 @@ TEST(SlapdServer, DirectoryHasTheDocumentedAccounts) {
 
   // Every documented password binds.
   const std::vector<std::pair<std::string, std::string>> accounts = {
-      {s.bind_dn(), std::string(fx::kServicePassword)},
-      {fx::person_dn("alice"), std::string(fx::kAlicePassword)},
-      {fx::person_dn("bob"), std::string(fx::kBobPassword)},
-      {fx::person_dn("carol"), std::string(fx::kCarolPassword)},
-      {fx::person_dn(fx::kJuergenUid), std::string(fx::kJuergenPassword)},
-      {fx::person_dn("admin"), std::string(fx::kAdminPassword)},
-      {fx::person_dn("longpass"), fx::long_password()},
-      {fx::person_dn("twin"), std::string(fx::kTwinPeoplePassword)},
-      {"uid=twin,ou=contractors,ou=people,dc=example,dc=org", std::string(fx::kTwinContractorPassword)},
-      {"uid=dave,ou=contractors,ou=people,dc=example,dc=org", std::string(fx::kDavePassword)},
+      {s.bind_dn(), std::string(ldap_fx::kServicePassword)},
+      {ldap_fx::person_dn("alice"), std::string(ldap_fx::kAlicePassword)},
+      {ldap_fx::person_dn("bob"), std::string(ldap_fx::kBobPassword)},
+      {ldap_fx::person_dn("carol"), std::string(ldap_fx::kCarolPassword)},
+      {ldap_fx::person_dn(ldap_fx::kJuergenUid), std::string(ldap_fx::kJuergenPassword)},
+      {ldap_fx::person_dn("admin"), std::string(ldap_fx::kAdminPassword)},
+      {ldap_fx::person_dn("longpass"), ldap_fx::long_password()},
+      {ldap_fx::person_dn("twin"), std::string(ldap_fx::kTwinPeoplePassword)},
+      {"uid=twin,ou=contractors,ou=people,dc=example,dc=org", std::string(ldap_fx::kTwinContractorPassword)},
+      {"uid=dave,ou=contractors,ou=people,dc=example,dc=org", std::string(ldap_fx::kDavePassword)},
   };
   for (const auto& [dn, password] : accounts) {
     CommandResult r = whoami(s.ldap_uri(), dn, password);
     EXPECT_EQ(r.exit_code, 0) << dn << ": " << r.err;
     EXPECT_EQ(r.out, "dn:" + dn + "\n");
   }
-  EXPECT_EQ(fx::long_password().size(), 1024u);
-  CommandResult wrong = whoami(s.ldap_uri(), fx::person_dn("alice"), "alice-password-1");
+  EXPECT_EQ(ldap_fx::long_password().size(), 1024u);
+  CommandResult wrong = whoami(s.ldap_uri(), ldap_fx::person_dn("alice"), "alice-password-1");
   EXPECT_EQ(wrong.exit_code, 49) << wrong.err;  // invalidCredentials
 
   // Tenants, the non-ASCII entry, and an entry without o/mail/displayName.
@@ -167,8 +161,8 @@ TEST(SlapdServer, DirectoryHasTheDocumentedAccounts) {
   EXPECT_EQ(r.exit_code, 50) << r.out << r.err;  // insufficientAccess
   r = service_search(s, "(uid=alice)", {"userPassword"});
   EXPECT_EQ(r.out.find("userPassword"), std::string::npos) << r.out;
-  r = ldap_tool({"ldapsearch", "-LLL", "-x", "-H", s.ldap_uri(), "-D", fx::person_dn("bob"), "-w",
-                 std::string(fx::kBobPassword), "-b", "ou=groups,dc=example,dc=org",
+  r = ldap_tool({"ldapsearch", "-LLL", "-x", "-H", s.ldap_uri(), "-D", ldap_fx::person_dn("bob"), "-w",
+                 std::string(ldap_fx::kBobPassword), "-b", "ou=groups,dc=example,dc=org",
                  "(member=uid=bob,ou=people,dc=example,dc=org)", "cn"});
   EXPECT_EQ(r.out, "dn: cn=staff,ou=groups,dc=example,dc=org\ncn: staff\n\n") << r.err;
 }
@@ -177,29 +171,29 @@ TEST(SlapdServer, TlsWorksWithTheRightCaOnly) {
   SlapdServer s;
   std::string error;
   ASSERT_TRUE(s.start(&error)) << error;
-  const std::string alice = fx::person_dn("alice");
+  const std::string alice = ldap_fx::person_dn("alice");
   const std::string expected = "dn:" + alice + "\n";
 
-  CommandResult r = whoami(s.ldap_uri(), alice, fx::kAlicePassword, s.ca_file(), /*starttls=*/true);
+  CommandResult r = whoami(s.ldap_uri(), alice, ldap_fx::kAlicePassword, s.ca_file(), /*starttls=*/true);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, expected);
-  r = whoami(s.ldaps_uri(), alice, fx::kAlicePassword, s.ca_file());
+  r = whoami(s.ldaps_uri(), alice, ldap_fx::kAlicePassword, s.ca_file());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, expected);
   // libldap checks ldaps://localhost against this machine's host name, also in the SAN.
-  r = whoami("ldaps://localhost:" + std::to_string(s.ldaps_port()), alice, fx::kAlicePassword, s.ca_file());
+  r = whoami("ldaps://localhost:" + std::to_string(s.ldaps_port()), alice, ldap_fx::kAlicePassword, s.ca_file());
   EXPECT_EQ(r.exit_code, 0) << r.err;
 
-  r = whoami(s.ldap_uri(), alice, fx::kAlicePassword, s.wrong_ca_file(), /*starttls=*/true);
+  r = whoami(s.ldap_uri(), alice, ldap_fx::kAlicePassword, s.wrong_ca_file(), /*starttls=*/true);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("ldap_start_tls"), std::string::npos) << r.err;
-  r = whoami(s.ldaps_uri(), alice, fx::kAlicePassword, s.wrong_ca_file());
+  r = whoami(s.ldaps_uri(), alice, ldap_fx::kAlicePassword, s.wrong_ca_file());
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(r.out, "");
 
   // A refused handshake leaves the server fine, and no BIND reached it over TLS.
   EXPECT_EQ(s.bind_count("uid=alice"), 3);
-  r = whoami(s.ldap_uri(), alice, fx::kAlicePassword);
+  r = whoami(s.ldap_uri(), alice, ldap_fx::kAlicePassword);
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
@@ -227,7 +221,7 @@ TEST(SlapdServer, RestartKeepsPortsAndData) {
 
   CommandResult r = service_search(s, "(uid=carol)", {"mail"});
   EXPECT_EQ(r.out, "dn: uid=carol,ou=people,dc=example,dc=org\nmail: carol.changed@example.org\n\n") << r.err;
-  r = whoami(s.ldaps_uri(), fx::person_dn("alice"), fx::kAlicePassword, s.ca_file());
+  r = whoami(s.ldaps_uri(), ldap_fx::person_dn("alice"), ldap_fx::kAlicePassword, s.ca_file());
   EXPECT_EQ(r.exit_code, 0) << r.err;
 
   // While stopped, both ports refuse connections.
@@ -236,7 +230,7 @@ TEST(SlapdServer, RestartKeepsPortsAndData) {
   EXPECT_TRUE(refused(s.ldap_port()));
   EXPECT_TRUE(refused(s.ldaps_port()));
   ASSERT_TRUE(s.restart(&error)) << error;
-  r = whoami(s.ldap_uri(), fx::person_dn("bob"), fx::kBobPassword);
+  r = whoami(s.ldap_uri(), ldap_fx::person_dn("bob"), ldap_fx::kBobPassword);
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
@@ -248,15 +242,15 @@ TEST(SlapdServer, BindCountCountsBindRequests) {
   EXPECT_EQ(s.bind_count(""), 0) << s.log();
   EXPECT_EQ(s.accept_count(), 0);
 
-  EXPECT_EQ(whoami(s.ldap_uri(), fx::person_dn("alice"), fx::kAlicePassword).exit_code, 0);
-  EXPECT_EQ(whoami(s.ldap_uri(), fx::person_dn("alice"), "wrong").exit_code, 49);
-  EXPECT_EQ(whoami(s.ldaps_uri(), fx::person_dn("alice"), fx::kAlicePassword, s.ca_file()).exit_code, 0);
-  EXPECT_EQ(whoami(s.ldap_uri(), fx::person_dn(fx::kJuergenUid), fx::kJuergenPassword).exit_code, 0);
+  EXPECT_EQ(whoami(s.ldap_uri(), ldap_fx::person_dn("alice"), ldap_fx::kAlicePassword).exit_code, 0);
+  EXPECT_EQ(whoami(s.ldap_uri(), ldap_fx::person_dn("alice"), "wrong").exit_code, 49);
+  EXPECT_EQ(whoami(s.ldaps_uri(), ldap_fx::person_dn("alice"), ldap_fx::kAlicePassword, s.ca_file()).exit_code, 0);
+  EXPECT_EQ(whoami(s.ldap_uri(), ldap_fx::person_dn(ldap_fx::kJuergenUid), ldap_fx::kJuergenPassword).exit_code, 0);
   EXPECT_EQ(service_search(s, "(uid=bob)", {"1.1"}).exit_code, 0);
 
   EXPECT_EQ(s.bind_count("uid=alice,"), 3);  // successful or not
   EXPECT_EQ(s.bind_count("uid=bob"), 0);
-  EXPECT_EQ(s.bind_count(std::string("uid=") + std::string(fx::kJuergenUid)), 1);  // logged as sent, UTF-8
+  EXPECT_EQ(s.bind_count(std::string("uid=") + std::string(ldap_fx::kJuergenUid)), 1);  // logged as sent, UTF-8
   EXPECT_EQ(s.bind_count(s.bind_dn()), 1);
   EXPECT_EQ(s.bind_count(""), 5);
   EXPECT_EQ(s.accept_count(), 5);
@@ -267,7 +261,7 @@ TEST(SlapdServer, BindCountCountsBindRequests) {
 
   std::string ignored;
   ASSERT_TRUE(s.restart(&ignored)) << ignored;
-  EXPECT_EQ(whoami(s.ldap_uri(), fx::person_dn("alice"), fx::kAlicePassword).exit_code, 0);
+  EXPECT_EQ(whoami(s.ldap_uri(), ldap_fx::person_dn("alice"), ldap_fx::kAlicePassword).exit_code, 0);
   EXPECT_EQ(s.bind_count("uid=alice,"), 4);  // the log spans restarts
   EXPECT_EQ(s.accept_count(), 6);
   EXPECT_NE(s.log().find("slapd starting"), std::string::npos);

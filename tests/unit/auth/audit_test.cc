@@ -16,7 +16,7 @@
 namespace gatehouse::auth {
 namespace {
 
-constexpr std::int64_t kT0 = 1'700'000'000;
+constexpr std::int64_t kNow = 1'700'000'000;
 
 class AuditTest : public ::testing::Test {
  protected:
@@ -38,7 +38,7 @@ class AuditTest : public ::testing::Test {
   }
 
   test_support::TempDir dir_;
-  FakeClock clock_{kT0};
+  FakeClock clock_{kNow};
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<Audit> audit_;
 };
@@ -70,7 +70,7 @@ TEST_F(AuditTest, RecordStoresTheEventAtTheClocksTimeUnderTheAccountKey) {
 
   auto rows = all();
   ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0].at, kT0);
+  EXPECT_EQ(rows[0].at, kNow);
   EXPECT_EQ(rows[0].event, "login.failure");
   EXPECT_EQ(rows[0].user, "CORP\\Alice");
   EXPECT_EQ(rows[0].account, "alice");
@@ -137,12 +137,12 @@ TEST_F(AuditTest, AStoreFailureIsReturnedAndTheEventIsStillLogged) {
 
 TEST_F(AuditTest, PruneDeletesRecordsOlderThanTheRetention) {
   const std::int64_t retention = 180 * 86400;
-  clock_.set(kT0 - retention - 1);
+  clock_.set(kNow - retention - 1);
   for (int i = 0; i < 2500; ++i)
     ASSERT_TRUE(audit_->record({AuditEventType::logout, "old", std::nullopt, "", "", ""}).ok());
-  clock_.set(kT0 - retention);
+  clock_.set(kNow - retention);
   ASSERT_TRUE(audit_->record({AuditEventType::logout, "edge", std::nullopt, "", "", ""}).ok());
-  clock_.set(kT0);
+  clock_.set(kNow);
   ASSERT_TRUE(audit_->record({AuditEventType::logout, "new", std::nullopt, "", "", ""}).ok());
 
   ::testing::internal::CaptureStderr();
@@ -159,10 +159,10 @@ TEST_F(AuditTest, PruneDeletesRecordsOlderThanTheRetention) {
 }
 
 TEST_F(AuditTest, PruneRunsBesideRecordingWithoutErrors) {
-  clock_.set(kT0 - 200 * 86400);
+  clock_.set(kNow - 200 * 86400);
   for (int i = 0; i < 3000; ++i)
     ASSERT_TRUE(audit_->record({AuditEventType::logout, "old", std::nullopt, "", "", ""}).ok());
-  clock_.set(kT0);
+  clock_.set(kNow);
 
   ::testing::internal::CaptureStderr();
   std::atomic<int> failures{0};
