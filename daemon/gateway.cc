@@ -248,10 +248,11 @@ asio::awaitable<void> Gateway::serve(tcp::socket socket, UpstreamPool& upstreams
         res.body() = error_page(static_cast<int>(status), title, "The request could not be accepted.");
         res.keep_alive(false);
         res.prepare_payload();
-        c.stream.expires_after(std::chrono::seconds(10));
-        co_await http::async_write(c.stream, res, awaitable_ec(ec));
+        // Counted before the answer leaves: a client that has it and scrapes next sees it.
         const auto rt = runtime_.load();
         rt->metrics.count_request(rt->metrics.unmatched_slot(), static_cast<int>(status));
+        c.stream.expires_after(std::chrono::seconds(10));
+        co_await http::async_write(c.stream, res, awaitable_ec(ec));
         break;
       }
       ActiveGuard guard(active_);
@@ -263,7 +264,6 @@ asio::awaitable<void> Gateway::serve(tcp::socket socket, UpstreamPool& upstreams
       c.user.clear();
       c.forward = {};
       bool keep = co_await handle(c, parser);
-      if (c.status != 0) c.rt->metrics.count_request(c.metrics_route, c.status);
       if (c.rt->config->log.access_log) access_log(c, parser.get(), started);
       c.rt.reset();  // an idle connection holds no configuration
       if (!keep || shutting_down_) break;
@@ -298,6 +298,13 @@ void Gateway::access_log(const Connection& c, const http::request<http::buffer_b
                             {"duration_ms", duration}});
 }
 
+// Records the status of the response about to be sent and counts it before a byte of it
+// leaves, so that a client which has its answer and scrapes next finds it counted.
+void Gateway::set_status(Connection& c, int status) {
+  c.status = status;
+  c.rt->metrics.count_request(c.metrics_route, status);
+}
+
 asio::awaitable<bool> Gateway::respond(Connection& c, Parser& parser, http::response<http::string_body>& res) {
   // A request body we did not read would be taken for the next request: close instead.
   const bool keep = parser.get().keep_alive() && parser.is_done() && !shutting_down_;
@@ -311,7 +318,7 @@ asio::awaitable<bool> Gateway::respond(Connection& c, Parser& parser, http::resp
     res.prepare_payload();
   }
   error_code ec;
-  c.status = res.result_int();
+  set_status(c, res.result_int());
   c.stream.expires_after(std::chrono::seconds(30));
   co_await http::async_write(c.stream, res, awaitable_ec(ec));
   co_return keep && !ec;
@@ -929,7 +936,7 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
   cres.version(11);
   build_downstream_fields(ures, cres);
   const int code = ures.result_int();
-  c.status = code;
+  set_status(c, code);
   const bool bodiless = is_head || code == 204 || code == 304;
   bool close_after = false;
   if (!bodiless) {

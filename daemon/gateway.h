@@ -65,6 +65,7 @@ class Gateway {
                                                    bool& keep_alive, bool& responded);
   asio::awaitable<bool> proxy(Connection& c, Parser& parser, const config::RouteConfig& route,
                               const std::string& upstream_target, const store::SessionRecord* session);
+  static void set_status(Connection& c, int status);
   asio::awaitable<bool> respond(Connection& c, Parser& parser, http::response<http::string_body>& res);
   asio::awaitable<bool> respond_error(Connection& c, Parser& parser, http::status status,
                                       std::string_view title, std::string_view message);

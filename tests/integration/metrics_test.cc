@@ -169,6 +169,17 @@ TEST_F(MetricsEndpointTest, OnlyClientsInAllowMayScrapeJudgedByTheirRealAddress)
   EXPECT_EQ(s["gatehouse_http_requests_total{route=\"internal\",code=\"4xx\"}"], 2);
 }
 
+TEST_F(MetricsEndpointTest, AnAnswerIsCountedBeforeTheClientHasIt) {
+  // Each scrape on a fresh connection must find every earlier answer counted, including
+  // the scrape just before it. Counting after the write raced with the next request.
+  start();
+  for (int i = 0; i < 60; ++i) {
+    const Scrape s = scrape();
+    ASSERT_EQ(s.status, 200);
+    ASSERT_EQ(s["gatehouse_http_requests_total{route=\"internal\",code=\"2xx\"}"], i) << "scrape " << i;
+  }
+}
+
 TEST_F(MetricsEndpointTest, EmptyAllowClosesTheEndpointEvenToLoopback) {
   start("", "[metrics]\nallow = []\n");
   EXPECT_EQ(scrape().status, 403);
