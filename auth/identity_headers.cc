@@ -19,7 +19,49 @@ void for_each_cookie(std::string_view header, F&& f) {
   }
 }
 
+// Lower case, '_' read as '-'.
+std::string header_key(std::string_view name) {
+  std::string out(name);
+  for (auto& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c == '_') c = '-';
+  }
+  return out;
+}
+
+bool iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// A cookie name as an application might read it: without blanks and quotes around it.
+std::string_view bare_name(std::string_view pair) {
+  auto name = trim_blanks(pair.substr(0, pair.find('=')));
+  while (!name.empty() && name.front() == '"') name.remove_prefix(1);
+  while (!name.empty() && name.back() == '"') name.remove_suffix(1);
+  return trim_blanks(name);
+}
+
 }  // namespace
+
+bool is_forwarding_header(std::string_view name) {
+  static constexpr std::string_view exact[] = {
+      "forwarded",        "x-forwarded",       "x-real-ip",         "true-client-ip",   "client-ip",
+      "x-client-ip",      "x-cluster-client-ip", "x-original-url",  "x-rewrite-url",    "x-original-host",
+      "x-host",           "x-originating-ip",  "x-remote-ip",       "x-remote-addr",    "cf-connecting-ip",
+      "fastly-client-ip"};
+  const std::string key = header_key(name);
+  if (key.starts_with("x-forwarded-")) return true;
+  for (auto e : exact)
+    if (key == e) return true;
+  return false;
+}
 
 bool is_identity_header(std::string_view name) {
   static constexpr std::string_view prefix = "x-gatehouse-";
@@ -35,9 +77,26 @@ bool is_identity_header(std::string_view name) {
 
 std::string strip_cookie(std::string_view cookie_header, std::string_view cookie_name) {
   std::string out;
-  for_each_cookie(cookie_header, [&](std::string_view part, std::string_view name, std::string_view) {
-    auto t = trim_blanks(part);
-    if (name != cookie_name && !t.empty()) {
+  for_each_cookie(cookie_header, [&](std::string_view part, std::string_view, std::string_view) {
+    // Within one ';'-separated part, ',' may separate further pairs: drop ours, keep the
+    // rest as written ("a=1,2" stays whole).
+    std::string kept;
+    std::string_view rest = part;
+    bool dropped = false;
+    for (;;) {
+      const auto comma = rest.find(',');
+      const auto piece = rest.substr(0, comma);
+      if (iequal(bare_name(piece), cookie_name)) {
+        dropped = true;
+      } else {
+        if (!kept.empty()) kept += ',';
+        kept += piece;
+      }
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    const auto t = trim_blanks(dropped ? std::string_view(kept) : part);
+    if (!t.empty()) {
       if (!out.empty()) out += "; ";
       out += t;
     }
@@ -56,6 +115,31 @@ std::string_view find_cookie(std::string_view cookie_header, std::string_view co
     return true;
   });
   return found;
+}
+
+void find_cookie_values(std::string_view cookie_header, std::string_view cookie_name, std::vector<std::string>& out) {
+  for_each_cookie(cookie_header, [&](std::string_view, std::string_view name, std::string_view value) {
+    if (name == cookie_name) out.emplace_back(value);
+    return true;
+  });
+}
+
+bool sets_cookie_of(std::string_view set_cookie, const std::vector<std::string>& names) {
+  auto name = bare_name(set_cookie.substr(0, set_cookie.find(';')));
+  for (std::string_view prefix : {std::string_view("__host-"), std::string_view("__secure-")})
+    if (name.size() > prefix.size() && iequal(name.substr(0, prefix.size()), prefix)) name.remove_prefix(prefix.size());
+  for (const auto& n : names) {
+    std::string_view own = n;
+    if (own.ends_with('*')) {  // a family of names: "gatehouse_oidc_*"
+      own.remove_suffix(1);
+      if (name.size() >= own.size() && iequal(name.substr(0, own.size()), own)) return true;
+      continue;
+    }
+    for (std::string_view prefix : {std::string_view("__host-"), std::string_view("__secure-")})
+      if (own.size() > prefix.size() && iequal(own.substr(0, prefix.size()), prefix)) own.remove_prefix(prefix.size());
+    if (iequal(name, own)) return true;
+  }
+  return false;
 }
 
 }  // namespace gatehouse::auth

@@ -8,6 +8,8 @@
 namespace gatehouse {
 
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
+  // inet_pton reads a C string: "1.2.3.4\0junk" must not pass as 1.2.3.4.
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;
   std::string s(text);
   IpAddress ip;
   if (inet_pton(AF_INET, s.c_str(), ip.bytes.data()) == 1) return ip;

@@ -13,8 +13,9 @@
 #include "common/text.h"
 #include "daemon/form.h"
 #include "daemon/identity.h"
+#include "daemon/forwarding.h"
 #include "daemon/pages.h"
-#include "daemon/request_hygiene.h"
+#include "daemon/request_head.h"
 
 namespace gatehouse::daemon {
 
@@ -34,6 +35,8 @@ struct Gateway::Connection {
   // For the access log: the route that answered and the signed-in user, if any.
   const config::RouteConfig* route = nullptr;
   std::string user{};
+  // The connection ends after this response whatever the client asked (bad framing).
+  bool close_after = false;
 };
 
 namespace {
@@ -91,6 +94,14 @@ std::string cookie_header(std::string_view name, std::string_view value, std::st
   return c;
 }
 
+// The CSRF binding's cookie: the sign-in form's pages only, unless its __Host- name
+// requires Path=/ (the application never sees it either way: it is one of own_cookies).
+std::string csrf_cookie(const Runtime& rt, std::string_view binding) {
+  const bool host_prefixed = rt.csrf_cookie.starts_with("__Host-");
+  return cookie_header(rt.csrf_cookie, binding, host_prefixed ? "/" : "/.gatehouse/", "Strict", rt.secure_cookies,
+                       false);
+}
+
 std::string rfc3339(std::int64_t t) {
   std::time_t tt = static_cast<std::time_t>(t);
   std::tm tm{};
@@ -105,56 +116,21 @@ bool accepts_html(const http::fields& f) {
   return it != f.end() && it->value().find("text/html") != std::string_view::npos;
 }
 
+// The value of gatehouse's cookie `name`, across every Cookie header. Two different
+// values (a cookie tossed in by a sibling subdomain or a more specific path beside ours)
+// count as none: neither is trusted to say who the user is.
 std::string request_cookie(const http::fields& f, std::string_view name) {
-  for (auto it = f.find(http::field::cookie); it != f.end() && it->name() == http::field::cookie; ++it) {
-    auto v = auth::find_cookie(it->value(), name);
-    if (!v.empty()) return std::string(v);
-  }
-  return {};
-}
-
-// Decides who the client is and what X-Forwarded-* says, believing a client's own
-// X-Forwarded-* only when the TCP peer is a trusted proxy.
-ForwardInfo forward_info(const http::fields& f, const std::string& peer,
-                         const std::optional<IpAddress>& peer_ip, const config::ServerConfig& server,
-                         bool tls) {
-  ForwardInfo out;
-  auto trusted = [&](const std::optional<IpAddress>& ip) {
-    if (!ip) return false;
-    for (const auto& c : server.trusted_proxies)
-      if (c.contains(*ip)) return true;
-    return false;
-  };
-  std::string host(f[http::field::host]);
-  out.proto = tls ? "https" : "http";
-  out.host = host;
-  out.client_address = peer;
-  out.forwarded_for = peer;
-  if (!trusted(peer_ip)) return out;
-  std::string xff;
-  for (auto it = f.find("X-Forwarded-For"); it != f.end() && beast::iequals(it->name_string(), "X-Forwarded-For"); ++it) {
-    if (!xff.empty()) xff += ", ";
-    xff += it->value();
-  }
-  if (!xff.empty()) {
-    out.forwarded_for = xff + ", " + peer;
-    // The real client is the rightmost address that is not one of our proxies.
-    std::string_view rest = xff;
-    while (!rest.empty()) {
-      auto comma = rest.rfind(',');
-      std::string_view item = comma == std::string_view::npos ? rest : rest.substr(comma + 1);
-      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-      auto ip = IpAddress::parse(item);
-      if (!ip) break;
-      out.client_address = ip->to_string();
-      if (!trusted(ip)) break;
-      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(0, comma);
+  std::vector<std::string> values;
+  for (auto it = f.find(http::field::cookie); it != f.end() && it->name() == http::field::cookie; ++it)
+    auth::find_cookie_values(it->value(), name, values);
+  std::erase(values, std::string());
+  if (values.empty()) return {};
+  for (const auto& v : values)
+    if (v != values.front()) {
+      log::info("http.ambiguous_cookie", {{"cookie", name}, {"values", std::to_string(values.size())}});
+      return {};
     }
-  }
-  if (auto p = f["X-Forwarded-Proto"]; p == "https" || p == "http") out.proto = std::string(p);
-  if (auto h = f["X-Forwarded-Host"]; !h.empty()) out.host = std::string(h);
-  return out;
+  return values.front();
 }
 
 void count_login(const Metrics& metrics, const auth::LoginResult& r) {
@@ -177,6 +153,19 @@ void count_login(const Metrics& metrics, const auth::LoginResult& r) {
       if (r.locked_now) metrics.count_lockout();
       return;
   }
+}
+
+// A request body that could not be read: the status to answer, or nullopt when the
+// client is gone (nothing can be answered then).
+std::optional<http::status> body_error_status(const error_code& ec) {
+  if (ec == http::error::body_limit) return http::status::payload_too_large;
+  if (ec == http::error::partial_message || ec == http::error::end_of_stream || ec == asio::error::eof ||
+      ec == asio::error::connection_reset || ec == beast::error::timeout || ec == asio::error::operation_aborted)
+    return std::nullopt;
+  // Everything else the parser says is a malformed body: a bad chunk size, extension or
+  // line ending, an overflowing size (RFC 9112 7.1).
+  if (ec.category() == http::make_error_code(http::error::bad_chunk).category()) return http::status::bad_request;
+  return std::nullopt;
 }
 
 std::string upstream_target(const config::RouteConfig& route, const Target& t) {
@@ -263,6 +252,7 @@ asio::awaitable<void> Gateway::serve(tcp::socket socket, UpstreamPool& upstreams
       c.route = nullptr;
       c.user.clear();
       c.forward = {};
+      c.close_after = false;
       bool keep = co_await handle(c, parser);
       if (c.rt->config->log.access_log) access_log(c, parser.get(), started);
       c.rt.reset();  // an idle connection holds no configuration
@@ -307,7 +297,7 @@ void Gateway::set_status(Connection& c, int status) {
 
 asio::awaitable<bool> Gateway::respond(Connection& c, Parser& parser, http::response<http::string_body>& res) {
   // A request body we did not read would be taken for the next request: close instead.
-  const bool keep = parser.get().keep_alive() && parser.is_done() && !shutting_down_;
+  const bool keep = parser.get().keep_alive() && parser.is_done() && !shutting_down_ && !c.close_after;
   res.version(11);
   res.keep_alive(keep);
   if (parser.get().method() == http::verb::head) {
@@ -334,27 +324,34 @@ asio::awaitable<bool> Gateway::respond_error(Connection& c, Parser& parser, http
 
 asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
   auto& req = parser.get();
-  auto target = normalise_target(req.target());
-  // RFC 9112 3.2: an HTTP/1.1 request without Host is malformed.
-  if (req.version() >= 11 && req.find(http::field::host) == req.end()) target.reset();
-  // Both framings at once is the classic request-smuggling shape (RFC 9112 6.3): refuse.
-  if (req.find(http::field::content_length) != req.end() &&
-      req.find(http::field::transfer_encoding) != req.end())
-    target.reset();
-  if (!target) {
-    log::info("http.bad_path", {{"client", c.peer}});
-    co_return co_await respond_error(c, parser, http::status::bad_request, "Bad request",
-                                     "The request path is not acceptable.");
+  auto checked = check_request_head(req.base());
+  if (auto* refused = std::get_if<HeadRefusal>(&checked)) {
+    // Nothing after a head that is refused can be trusted to be framed as it seems.
+    c.close_after = true;
+    log::info("http.bad_request", {{"client", c.peer}, {"reason", refused->reason}});
+    co_return co_await respond_error(c, parser, refused->status,
+                                     refused->status == http::status::not_implemented ? "Not implemented" : "Bad request",
+                                     "The request could not be accepted.");
   }
-  c.forward = forward_info(req, c.peer, c.peer_ip, c.rt->config->server, false);
+  RequestHead& head = std::get<RequestHead>(checked);
+  const Target* target = &head.target;
+  c.forward = forward_info(req, c.peer, c.peer_ip, c.rt->config->server, false, head.host_header);
+  // RFC 9110 9.3.8: TRACE would echo the request, cookies and all, back to a script.
+  if (req.method() == http::verb::trace || req.method() == http::verb::connect ||
+      beast::iequals(req.method_string(), "TRACK")) {
+    http::response<http::string_body> res{http::status::method_not_allowed, 11};
+    set_page_headers(res);
+    res.set(http::field::allow, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    res.body() = error_page(405, "Method not allowed", "This address does not accept that method.");
+    co_return co_await respond(c, parser, res);
+  }
 
   if (target->path.starts_with(kInternalPrefix) || target->path == "/.gatehouse") {
     c.metrics_route = c.rt->metrics.internal_slot();
     co_return co_await handle_internal(c, parser, target->path, target->query);
   }
 
-  const std::string host = normalise_host(req[http::field::host]);
-  const config::RouteConfig* route = c.rt->router.match(host, target->path);
+  const config::RouteConfig* route = c.rt->router.match(head.host, target->path);
   if (route == nullptr)
     co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
                                      "No application is configured at this address.");
@@ -369,7 +366,7 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
     bool keep = false, responded = false;
     session = co_await bearer_session(c, parser, authorization.substr(7), keep, responded);
     if (responded) co_return keep;
-  } else if (auto cookie = request_cookie(req, c.rt->config->session.cookie_name); !cookie.empty()) {
+  } else if (auto cookie = request_cookie(req, c.rt->session_cookie); !cookie.empty()) {
     auto resolved = co_await resolve_session(c, cookie);
     if (!resolved) {
       log::error("session.store_error", {{"error", resolved.error().message}});
@@ -390,6 +387,7 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
     }
   }
 
+  if (session) c.user = session->user;  // the access log names the user, refused or not
   switch (auth::decide_access(*route, session.get())) {
     case auth::Access::allow:
       break;
@@ -414,14 +412,13 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
       http::response<http::string_body> res{http::status::unauthorized, 11};
       res.set(http::field::www_authenticate,
               "Cookie realm=\"gatehouse\", form-action=\"/.gatehouse/login\", cookie-name=\"" +
-                  c.rt->config->session.cookie_name + "\"");
+                  c.rt->session_cookie + "\"");
       res.set(http::field::content_type, "application/json");
       res.set(http::field::cache_control, "no-store");
       res.body() = R"({"error":"authentication_required"})";
       co_return co_await respond(c, parser, res);
     }
   }
-  if (session) c.user = session->user;
   co_return co_await proxy(c, parser, *route, upstream_target(*route, *target), session.get());
 }
 
@@ -430,6 +427,32 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
   auto& req = parser.get();
   const auto method = req.method();
   const bool get = method == http::verb::get || method == http::verb::head;
+  // gatehouse's own endpoints and the methods each takes: another method is 405 with
+  // Allow, an address not here 404.
+  struct Endpoint {
+    std::string_view path;
+    bool prefix;
+    std::string_view allow;
+  };
+  static constexpr Endpoint endpoints[] = {
+      {"/.gatehouse/login", false, "GET, HEAD, POST"}, {"/.gatehouse/logout", false, "POST"},
+      {kOidcPrefix, true, "GET, HEAD"},                {"/.gatehouse/whoami", false, "GET, HEAD"},
+      {"/.gatehouse/jwks.json", false, "GET, HEAD"},   {"/.gatehouse/healthz", false, "GET, HEAD"},
+      {"/.gatehouse/readyz", false, "GET, HEAD"},      {"/.gatehouse/metrics", false, "GET, HEAD"}};
+  const Endpoint* endpoint = nullptr;
+  for (const auto& e : endpoints)
+    if (e.prefix ? path.starts_with(e.path) : path == e.path) endpoint = &e;
+  if (endpoint == nullptr)
+    co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
+                                     "There is nothing at this address.");
+  const bool allowed = get || (method == http::verb::post && endpoint->allow.find("POST") != std::string_view::npos);
+  if (!allowed || (get && endpoint->allow == "POST")) {
+    http::response<http::string_body> res{http::status::method_not_allowed, 11};
+    set_page_headers(res);
+    res.set(http::field::allow, endpoint->allow);
+    res.body() = error_page(405, "Method not allowed", "This address does not accept that method.");
+    co_return co_await respond(c, parser, res);
+  }
   if (path == "/.gatehouse/login") {
     if (get) co_return co_await handle_login_form(c, parser, query);
     if (method == http::verb::post) co_return co_await handle_login_post(c, parser);
@@ -442,7 +465,7 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "no-store");
     auth::SessionPtr s;
-    if (auto cookie = request_cookie(req, c.rt->config->session.cookie_name); !cookie.empty()) {
+    if (auto cookie = request_cookie(req, c.rt->session_cookie); !cookie.empty()) {
       auto r = co_await resolve_session(c, cookie);
       if (r) s = *r;
     }
@@ -491,16 +514,9 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
     co_return co_await respond(c, parser, res);
   } else if (path == "/.gatehouse/metrics" && get) {
     co_return co_await handle_metrics(c, parser);
-  } else {
-    co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
-                                     "There is nothing at this address.");
   }
-  http::response<http::string_body> res{http::status::method_not_allowed, 11};
-  set_page_headers(res);
-  res.set(http::field::allow, path == "/.gatehouse/login" ? "GET, HEAD, POST" :
-                              path == "/.gatehouse/logout" ? "POST" : "GET, HEAD");
-  res.body() = error_page(405, "Method not allowed", "This address does not accept that method.");
-  co_return co_await respond(c, parser, res);
+  co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
+                                   "There is nothing at this address.");
 }
 
 asio::awaitable<bool> Gateway::handle_metrics(Connection& c, Parser& parser) {
@@ -538,10 +554,11 @@ asio::awaitable<bool> Gateway::handle_login_form(Connection& c, Parser& parser, 
   http::response<http::string_body> res{http::status::ok, 11};
   set_page_headers(res);
   // Only the password form needs a CSRF binding (providers' buttons are plain links).
-  if (model.password_form && (binding.size() < 16 || binding.size() > 64)) {
+  // A binding gatehouse did not issue (invented by a client, or an attacker's planted
+  // one from before a key change) is replaced: a token made for it would fail.
+  if (model.password_form && !ctx_.csrf.issued(binding)) {
     binding = ctx_.csrf.new_binding();
-    res.set(http::field::set_cookie,
-            cookie_header(c.rt->csrf_cookie, binding, "/.gatehouse/", "Strict", c.rt->secure_cookies, false));
+    res.set(http::field::set_cookie, csrf_cookie(*c.rt, binding));
   }
   if (model.password_form) model.csrf_token = ctx_.csrf.token_for(binding);
   res.body() = login_page(model);
@@ -574,7 +591,11 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
     sodium_memzero(buf, sizeof buf);
     if (ec || raw.size() > kFormLimit) {
       sodium_memzero(raw.data(), raw.size());
-      co_return co_await respond_error(c, parser, http::status::payload_too_large, "Request too large",
+      const auto status = ec ? body_error_status(ec) : std::optional(http::status::payload_too_large);
+      if (!status) co_return false;
+      c.close_after = true;
+      co_return co_await respond_error(c, parser, *status,
+                                       *status == http::status::bad_request ? "Bad request" : "Request too large",
                                        "The sign-in form was not accepted.");
     }
     body = Secret(std::move(raw));
@@ -593,10 +614,9 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
   http::response<http::string_body> res{http::status::ok, 11};
   set_page_headers(res);
   std::string new_binding = binding;
-  if (binding.size() < 16 || binding.size() > 64) {
+  if (!ctx_.csrf.issued(binding)) {
     new_binding = ctx_.csrf.new_binding();
-    res.set(http::field::set_cookie,
-            cookie_header(c.rt->csrf_cookie, new_binding, "/.gatehouse/", "Strict", c.rt->secure_cookies, false));
+    res.set(http::field::set_cookie, csrf_cookie(*c.rt, new_binding));
   }
   model.csrf_token = ctx_.csrf.token_for(new_binding);
   if (!csrf_ok) {
@@ -622,13 +642,15 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
   switch (r.status) {
     case auth::LoginStatus::success: {
       // A session presented before login is ended: the new one has a fresh id.
-      if (auto old = request_cookie(req, c.rt->config->session.cookie_name); !old.empty())
+      if (auto old = request_cookie(req, c.rt->session_cookie); !old.empty())
         (void)c.rt->sessions->end(old);
       http::response<http::string_body> ok{http::status::see_other, 11};
       set_page_headers(ok);
       ok.set(http::field::location, rd);
-      ok.set(http::field::set_cookie, cookie_header(c.rt->config->session.cookie_name, r.session.cookie_value,
+      ok.set(http::field::set_cookie, cookie_header(c.rt->session_cookie, r.session.cookie_value,
                                                     "/", "Lax", c.rt->secure_cookies, false));
+      // A new binding with the new session: a token seen before sign-in is worth nothing after.
+      ok.insert(http::field::set_cookie, csrf_cookie(*c.rt, ctx_.csrf.new_binding()));
       co_return co_await respond(c, parser, ok);
     }
     case auth::LoginStatus::unavailable:
@@ -656,7 +678,7 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
 asio::awaitable<bool> Gateway::handle_logout(Connection& c, Parser& parser) {
   auto& req = parser.get();
   std::string location = "/.gatehouse/login?signed_out=1";
-  if (auto cookie = request_cookie(req, c.rt->config->session.cookie_name); !cookie.empty()) {
+  if (auto cookie = request_cookie(req, c.rt->session_cookie); !cookie.empty()) {
     auto s = co_await resolve_session(c, cookie);
     // Signed in through a provider with RP-initiated logout: end the session there too.
     if (s && *s && !(*s)->provider_state.empty()) {
@@ -679,7 +701,7 @@ asio::awaitable<bool> Gateway::handle_logout(Connection& c, Parser& parser) {
   set_page_headers(res);
   res.set(http::field::location, location);
   res.set(http::field::set_cookie,
-          cookie_header(c.rt->config->session.cookie_name, "", "/", "Lax", c.rt->secure_cookies, true));
+          cookie_header(c.rt->session_cookie, "", "/", "Lax", c.rt->secure_cookies, true));
   co_return co_await respond(c, parser, res);
 }
 
@@ -748,9 +770,9 @@ asio::awaitable<bool> Gateway::handle_oidc(Connection& c, Parser& parser, std::s
     res.body() = error_page(outcome.status, "Sign-in failed", outcome.message);
     co_return co_await respond(c, parser, res);
   }
-  if (auto old = request_cookie(req, c.rt->config->session.cookie_name); !old.empty()) (void)c.rt->sessions->end(old);
+  if (auto old = request_cookie(req, c.rt->session_cookie); !old.empty()) (void)c.rt->sessions->end(old);
   res.set(http::field::location, outcome.rd);
-  res.insert(http::field::set_cookie, cookie_header(c.rt->config->session.cookie_name, outcome.session.cookie_value,
+  res.insert(http::field::set_cookie, cookie_header(c.rt->session_cookie, outcome.session.cookie_value,
                                                     "/", "Lax", c.rt->secure_cookies, false));
   co_return co_await respond(c, parser, res);
 }
@@ -808,8 +830,7 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
   ureq.method_string(creq.method_string());
   ureq.target(target);
   ureq.version(11);
-  build_upstream_fields(creq, ureq, c.forward, session, assertion, c.rt->config->session.cookie_name,
-                        c.rt->csrf_cookie);
+  build_upstream_fields(creq, ureq, c.forward, session, assertion, c.rt->own_cookies);
   const bool has_body = !parser.is_done();
   if (has_body) {
     if (auto len = parser.content_length()) ureq.content_length(*len);
@@ -865,19 +886,29 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
         if (!parser.is_done()) {
           creq.body().data = buf;
           creq.body().size = kRelayChunk;
+          // What has arrived is forwarded at once; the timeout is the client's silence,
+          // not a cap on a body that keeps flowing.
           c.stream.expires_after(server.upstream_timeout);
-          co_await http::async_read(c.stream, c.buffer, parser, awaitable_ec(ec));
+          co_await http::async_read_some(c.stream, c.buffer, parser, awaitable_ec(ec));
           if (ec == http::error::need_buffer) ec = {};
           if (ec) {
-            // The client went away or sent too much: nothing sensible can be answered
-            // mid-body except for a size limit.
-            if (ec == http::error::body_limit)
-              co_return co_await respond_error(c, parser, http::status::payload_too_large, "Request too large",
-                                               "The request body is larger than allowed.");
-            co_return false;
+            // The upstream gets no more of this request; the client an answer if it can
+            // still take one: 413 for a size limit, 400 for a malformed body.
+            const auto status = body_error_status(ec);
+            if (!status) co_return false;
+            if (*status == http::status::bad_request)
+              log::info("http.bad_request", {{"client", c.peer}, {"reason", "malformed body: " + ec.message()}});
+            c.close_after = true;
+            co_return co_await respond_error(c, parser, *status,
+                                             *status == http::status::bad_request ? "Bad request" : "Request too large",
+                                             *status == http::status::bad_request
+                                                 ? "The request body is malformed."
+                                                 : "The request body is larger than allowed.");
           }
-          ureq.body().data = buf;
+          // Nothing read (a chunk header alone): no buffer at all, since an empty one
+          // would be serialized as the last chunk.
           ureq.body().size = kRelayChunk - creq.body().size;
+          ureq.body().data = ureq.body().size != 0 ? buf : nullptr;
           ureq.body().more = !parser.is_done();
         } else {
           ureq.body().data = nullptr;
@@ -934,7 +965,7 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
   cres.result(ures.result_int());
   cres.reason(ures.reason());
   cres.version(11);
-  build_downstream_fields(ures, cres);
+  build_downstream_fields(ures, cres, c.rt->own_cookies);
   const int code = ures.result_int();
   set_status(c, code);
   const bool bodiless = is_head || code == 204 || code == 304;
@@ -959,15 +990,17 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
     if (!rp->is_done()) {
       ures.body().data = buf;
       ures.body().size = kRelayChunk;
+      // As it arrives (a server-sent event stream, a long download): the timeout is the
+      // upstream's silence between bytes.
       upstream->expires_after(server.upstream_timeout);
-      co_await http::async_read(*upstream, ubuf, *rp, awaitable_ec(ec));
+      co_await http::async_read_some(*upstream, ubuf, *rp, awaitable_ec(ec));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         log::warning("proxy.upstream_body_error", {{"upstream", route.upstream.origin()}, {"error", ec.message()}});
         co_return false;  // the client sees a truncated body and a closed connection
       }
-      cres.body().data = buf;
       cres.body().size = kRelayChunk - ures.body().size;
+      cres.body().data = cres.body().size != 0 ? buf : nullptr;  // as above: never an empty chunk
       cres.body().more = !rp->is_done();
     } else {
       cres.body().data = nullptr;

@@ -71,29 +71,31 @@ std::string header_safe(std::string_view value) {
 
 void build_upstream_fields(const http::fields& client, http::fields& out, const ForwardInfo& fwd,
                            const store::SessionRecord* session, std::string_view assertion,
-                           std::string_view session_cookie, std::string_view csrf_cookie) {
+                           const std::vector<std::string>& own_cookies) {
   const auto tokens = connection_tokens(client);
   for (const auto& f : client) {
     std::string_view name = f.name_string();
     if (is_hop_by_hop(name) || listed(tokens, name)) continue;
-    if (auth::is_identity_header(name)) continue;
+    if (auth::is_identity_header(name) || auth::is_forwarding_header(name)) continue;
     switch (f.name()) {
+      case http::field::host:
       case http::field::expect:
       case http::field::content_length:
         continue;
       case http::field::cookie: {
-        std::string kept = auth::strip_cookie(auth::strip_cookie(f.value(), session_cookie), csrf_cookie);
+        std::string kept(f.value());
+        for (const auto& name : own_cookies)
+          if (!name.ends_with('*')) kept = auth::strip_cookie(kept, name);
         if (!kept.empty()) out.insert(http::field::cookie, kept);
         continue;
       }
       default:
         break;
     }
-    if (iequals(name, "x-forwarded-for") || iequals(name, "x-forwarded-proto") ||
-        iequals(name, "x-forwarded-host") || iequals(name, "forwarded"))
-      continue;
     out.insert(name, f.value());
   }
+  // Set here, whatever Connection listed: an HTTP/1.1 request always has one.
+  out.set(http::field::host, header_safe(fwd.host_header));
   out.set("X-Forwarded-For", fwd.forwarded_for);
   out.set("X-Forwarded-Proto", fwd.proto);
   if (!fwd.host.empty()) out.set("X-Forwarded-Host", header_safe(fwd.host));
@@ -109,12 +111,14 @@ void build_upstream_fields(const http::fields& client, http::fields& out, const 
   out.set("X-Gatehouse-Assertion", assertion);
 }
 
-void build_downstream_fields(const http::fields& upstream, http::fields& out) {
+void build_downstream_fields(const http::fields& upstream, http::fields& out,
+                             const std::vector<std::string>& own_cookies) {
   const auto tokens = connection_tokens(upstream);
   for (const auto& f : upstream) {
     std::string_view name = f.name_string();
     if (is_hop_by_hop(name) || listed(tokens, name) || f.name() == http::field::content_length)
       continue;
+    if (f.name() == http::field::set_cookie && auth::sets_cookie_of(f.value(), own_cookies)) continue;
     out.insert(name, f.value());
   }
 }

@@ -3,6 +3,7 @@
 // public routes included, passes through build_upstream_fields().
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "daemon/asio.h"
 #include "store/store.h"
@@ -14,22 +15,27 @@ struct ForwardInfo {
   std::string forwarded_for;   // full X-Forwarded-For value to send
   std::string proto;           // "http" or "https"
   std::string host;            // X-Forwarded-Host
+  std::string host_header;     // Host sent upstream (never missing)
 };
 
 bool is_hop_by_hop(std::string_view name);
 
 // Copies `client` into `out` without hop-by-hop headers (RFC 9110 7.6.1, including
-// those named in Connection), without any client-sent X-Gatehouse-* header (any case,
-// '_' read as '-'), without X-Forwarded-*, Expect and Content-Length (framing is set
-// by the caller), with gatehouse's own cookies removed from Cookie; then sets
-// X-Forwarded-For/Proto/Host and, when `session` is not null, the identity headers
-// and the assertion.
+// those named in Connection), without any client-sent X-Gatehouse-* header or header
+// that claims where the request came from (auth::is_forwarding_header: X-Forwarded-*,
+// Forwarded, X-Real-IP, …; any case, '_' read as '-'), without Host, Expect and
+// Content-Length (framing is set by the caller), with gatehouse's own cookies
+// (`own_cookies`, however the Cookie header writes them: auth::strip_cookie) removed;
+// then sets Host, X-Forwarded-For/Proto/Host and, when `session` is not null, the
+// identity headers and the assertion.
 void build_upstream_fields(const http::fields& client, http::fields& out, const ForwardInfo& fwd,
                            const store::SessionRecord* session, std::string_view assertion,
-                           std::string_view session_cookie, std::string_view csrf_cookie);
+                           const std::vector<std::string>& own_cookies);
 
-// Response direction: drops hop-by-hop headers.
-void build_downstream_fields(const http::fields& upstream, http::fields& out);
+// Response direction: drops hop-by-hop headers and any Set-Cookie for one of
+// `own_cookies` (an application must not set or overwrite gatehouse's cookies).
+void build_downstream_fields(const http::fields& upstream, http::fields& out,
+                             const std::vector<std::string>& own_cookies);
 
 // Removes control characters so a directory attribute can never split a header.
 std::string header_safe(std::string_view value);

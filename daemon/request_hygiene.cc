@@ -3,6 +3,7 @@
 #include <cctype>
 #include <vector>
 
+#include "common/net.h"
 #include "common/text.h"
 
 namespace gatehouse::daemon {
@@ -80,10 +81,15 @@ std::optional<Target> normalise_target(std::string_view target) {
     return true;
   };
   bool absolute_form = false;
+  std::string_view authority;
   if (lower_prefix("http://") || lower_prefix("https://")) {
     absolute_form = true;
     auto scheme_end = target.find("://") + 3;
     auto path_start = target.find_first_of("/?", scheme_end);
+    authority = target.substr(scheme_end, path_start == std::string_view::npos ? std::string_view::npos
+                                                                                 : path_start - scheme_end);
+    // No userinfo (RFC 9110 4.2.4), and the same rule as a Host header.
+    if (!parse_host(authority)) return std::nullopt;
     target = path_start == std::string_view::npos ? std::string_view{} : target.substr(path_start);
   }
   auto q = target.find('?');
@@ -91,7 +97,7 @@ std::optional<Target> normalise_target(std::string_view target) {
   if (absolute_form && path_part.empty()) path_part = "/";
   auto path = normalise_path(path_part);
   if (!path) return std::nullopt;
-  Target t{std::move(*path), {}};
+  Target t{std::move(*path), {}, std::string(authority)};
   if (q != std::string_view::npos) {
     t.query = std::string(target.substr(q + 1));
     for (unsigned char c : t.query)
@@ -100,18 +106,71 @@ std::optional<Target> normalise_target(std::string_view target) {
   return t;
 }
 
-std::string normalise_host(std::string_view host) {
-  std::string out;
-  if (!host.empty() && host[0] == '[') {
-    auto close = host.find(']');
-    host = close == std::string_view::npos ? host.substr(1) : host.substr(1, close - 1);
-  } else {
-    auto colon = host.rfind(':');
-    if (colon != std::string_view::npos) host = host.substr(0, colon);
+namespace {
+
+bool is_dns_name(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t label = 0;
+  char previous = '.';
+  for (char c : name) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (c == '.') {
+      if (label == 0 || previous == '-') return false;
+      label = 0;
+    } else if (alnum || c == '-') {
+      if (c == '-' && label == 0) return false;
+      if (++label > 63) return false;
+    } else {
+      return false;
+    }
+    previous = c;
   }
-  out.reserve(host.size());
-  for (char c : host) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  while (!out.empty() && out.back() == '.') out.pop_back();
+  return previous != '-' && previous != '.';
+}
+
+}  // namespace
+
+std::optional<std::string> parse_host(std::string_view value) {
+  std::string_view host = value, port;
+  std::string out;
+  if (!value.empty() && value.front() == '[') {
+    const auto close = value.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = value.substr(1, close - 1);
+    const auto rest = value.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      port = rest.substr(1);
+      if (port.empty()) return std::nullopt;
+    }
+    // Hex digits, ':' and an IPv4 tail only: no zone identifier, nothing inet_pton forgives.
+    if (host.find(':') == std::string_view::npos ||
+        host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos)
+      return std::nullopt;
+    const auto ip = IpAddress::parse(host);
+    if (!ip) return std::nullopt;
+    out = ip->to_string();
+  } else {
+    const auto colon = value.find(':');
+    if (colon != std::string_view::npos) {
+      host = value.substr(0, colon);
+      port = value.substr(colon + 1);
+      if (port.empty()) return std::nullopt;
+    }
+    if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+    if (!is_dns_name(host)) return std::nullopt;
+    out.reserve(host.size());
+    for (char c : host) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  if (!port.empty()) {
+    if (port.size() > 5) return std::nullopt;
+    unsigned number = 0;
+    for (char c : port) {
+      if (c < '0' || c > '9') return std::nullopt;
+      number = number * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (number == 0 || number > 65535) return std::nullopt;
+  }
   return out;
 }
 

@@ -21,8 +21,15 @@ Runtime::Runtime(std::shared_ptr<const config::Config> cfg, const Foundation& ba
       db(base.db),
       router(config),
       metrics(base.metrics, *config),
-      csrf_cookie(config->session.cookie_name + "_csrf"),
-      secure_cookies(config->server.public_url.scheme == "https" || !config->server.tls_cert_file.empty()) {}
+      secure_cookies(config->server.public_url.scheme == "https" || !config->server.tls_cert_file.empty()) {
+  // Over https, the __Host- prefix: the browser then accepts the cookie only with Secure,
+  // Path=/ and no Domain, so a sibling subdomain cannot toss one in (RFC 6265bis 4.1.3.2).
+  const std::string& name = config->session.cookie_name;
+  const bool prefixed = name.starts_with("__Host-") || name.starts_with("__Secure-");
+  session_cookie = secure_cookies && !prefixed ? "__Host-" + name : name;
+  csrf_cookie = session_cookie + "_csrf";
+  own_cookies = {session_cookie, csrf_cookie, name, name + "_csrf", std::string(auth::kOidcFlowCookiePrefix) + "*"};
+}
 
 Runtime::~Runtime() {
   // Connections being opened must not complete into a pool that is going away.

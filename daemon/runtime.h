@@ -70,8 +70,14 @@ struct Runtime {
   std::unique_ptr<auth::AssertionIssuer> assertions;
   Router router;
   Metrics metrics;
-  std::string csrf_cookie;  // session cookie name + "_csrf"
   bool secure_cookies = false;
+  // The cookies' names: [session] cookie_name, with "__Host-" in front when cookies are
+  // Secure; the CSRF binding's is the session cookie's + "_csrf".
+  std::string session_cookie;
+  std::string csrf_cookie;
+  // Every cookie name gatehouse sets (a trailing '*': a family of names), prefixed or
+  // not: an application's Set-Cookie may not set these, and the application never sees them.
+  std::vector<std::string> own_cookies;
 
  private:
   Runtime(std::shared_ptr<const config::Config> config, const Foundation& base);

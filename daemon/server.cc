@@ -321,7 +321,7 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   auto first = Runtime::build(config, base, nullptr);
   if (!first) return fail(first.error());
 
-  auth::CsrfGuard csrf(master->derive(auth::KeyPurpose::csrf));
+  auth::CsrfGuard csrf(master->derive(auth::KeyPurpose::csrf), clock);
   // Blocking work: local password hashing (which limits itself to the cores),
   // readiness checks, reloads, housekeeping. LDAP logins wait in the event loops instead.
   asio::thread_pool blocking(std::max(2u, std::thread::hardware_concurrency()));

@@ -198,10 +198,23 @@ TEST_F(GatewayTest, CookiesAreSecureWhenUsersReachGatehouseOverHttps) {
   auto res = post_login("alice", "correct horse");
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 303);
-  int secure = 0;
-  for (auto [it, end] = res->headers.equal_range("Set-Cookie"); it != end; ++it)
-    if (it->second.rfind("gatehouse_session=", 0) == 0) secure += it->second.find("; Secure") != std::string::npos;
+  // Over https the session and CSRF cookies take the __Host- prefix (Secure, Path=/, no
+  // Domain): a sibling subdomain cannot toss one in.
+  int secure = 0, csrf = 0;
+  for (auto [it, end] = res->headers.equal_range("Set-Cookie"); it != end; ++it) {
+    EXPECT_NE(it->second.rfind("gatehouse_session", 0), 0u) << "unprefixed cookie over https: " << it->second;
+    if (it->second.rfind("__Host-gatehouse_session=", 0) == 0) {
+      secure += it->second.find("; Secure") != std::string::npos;
+      EXPECT_NE(it->second.find("; Path=/;"), std::string::npos) << it->second;
+      EXPECT_EQ(it->second.find("Domain"), std::string::npos) << it->second;
+    }
+    if (it->second.rfind("__Host-gatehouse_session_csrf=", 0) == 0) {
+      csrf += it->second.find("; Secure") != std::string::npos;
+      EXPECT_NE(it->second.find("; Path=/;"), std::string::npos) << it->second;
+    }
+  }
   EXPECT_EQ(secure, 1);
+  EXPECT_EQ(csrf, 1);  // a new binding with the new session
 }
 
 TEST_F(GatewayTest, OpenRedirectsFallBackToRoot) {

@@ -306,7 +306,8 @@ std::string cookie_from(const httplib::Headers& headers, const std::string& name
   auto range = headers.equal_range("Set-Cookie");
   for (auto it = range.first; it != range.second; ++it) {
     const std::string& v = it->second;
-    if (v.rfind(name + "=", 0) == 0) return v.substr(0, v.find(';'));
+    // Over https gatehouse's cookies carry the __Host- prefix.
+    if (v.rfind(name + "=", 0) == 0 || v.rfind("__Host-" + name + "=", 0) == 0) return v.substr(0, v.find(';'));
   }
   return {};
 }

@@ -63,10 +63,14 @@ INSTANTIATE_TEST_SUITE_P(
         StripCase{"without value", "a=1; gatehouse_session; b=2", "a=1; b=2"},
         StripCase{"empty value", "a=1; gatehouse_session=; b=2", "a=1; b=2"},
         StripCase{"similar names kept",
-                  "gatehouse_session2=x; xgatehouse_session=y; gatehouse_sessio=z; "
-                  "Gatehouse_Session=w; gatehouse_session_csrf=v",
-                  "gatehouse_session2=x; xgatehouse_session=y; gatehouse_sessio=z; "
-                  "Gatehouse_Session=w; gatehouse_session_csrf=v"},
+                  "gatehouse_session2=x; xgatehouse_session=y; gatehouse_sessio=z; gatehouse_session_csrf=v",
+                  "gatehouse_session2=x; xgatehouse_session=y; gatehouse_sessio=z; gatehouse_session_csrf=v"},
+        StripCase{"other case", "a=1; Gatehouse_Session=w", "a=1"},
+        StripCase{"comma separated", "a=1, gatehouse_session=S, b=2", "a=1, b=2"},
+        StripCase{"comma first", "gatehouse_session=S,a=1", "a=1"},
+        StripCase{"comma last in a part", "a=1; b=2,gatehouse_session=S; c=3", "a=1; b=2; c=3"},
+        StripCase{"quoted name", "\"gatehouse_session\"=S; a=1", "a=1"},
+        StripCase{"comma inside another value kept", "a=1,2; gatehouse_session=S", "a=1,2"},
         StripCase{"value equal to the name kept", "a=gatehouse_session", "a=gatehouse_session"},
         StripCase{"order and spelling of others kept", "Zeta=1; alpha=\"q\"; gatehouse_session=S; M=a=b",
                   "Zeta=1; alpha=\"q\"; M=a=b"},

@@ -12,8 +12,7 @@
 namespace gatehouse::daemon {
 namespace {
 
-constexpr std::string_view kSessionCookie = "gatehouse_session";
-constexpr std::string_view kCsrfCookie = "gatehouse_session_csrf";
+const std::vector<std::string> kOwnCookies = {"gatehouse_session", "gatehouse_session_csrf", "gatehouse_oidc_*"};
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -86,6 +85,7 @@ ForwardInfo forward_info() {
   f.forwarded_for = "192.0.2.10";
   f.proto = "http";
   f.host = "app.example.org";
+  f.host_header = "app.example.org";
   return f;
 }
 
@@ -105,7 +105,7 @@ store::SessionRecord alice_session() {
 http::fields upstream(const http::fields& client, const store::SessionRecord* session,
                       std::string_view assertion = "header.payload.signature") {
   http::fields out;
-  build_upstream_fields(client, out, forward_info(), session, assertion, kSessionCookie, kCsrfCookie);
+  build_upstream_fields(client, out, forward_info(), session, assertion, kOwnCookies);
   return out;
 }
 
@@ -171,6 +171,81 @@ TEST(UpstreamFieldsTest, ForwardedHeadersAreExactlyGatehousesOwn) {
   EXPECT_TRUE(values_of(out, "Forwarded").empty());
 }
 
+// Every header that claims where a request came from, in the spellings applications
+// read (Werkzeug's ProxyFix, Spring's ForwardedHeaderFilter, IIS, CDNs).
+class ForwardingClaim : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ForwardingClaim, NeverReachesTheUpstreamInAnySpelling) {
+  const std::string name = GetParam();
+  std::vector<std::string> spellings = {name, lower(name)};
+  std::string upper = name, underscored = name, mixed = name;
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (auto& c : underscored) c = c == '-' ? '_' : c;
+  for (std::size_t i = 0; i < mixed.size(); i += 2) mixed[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(mixed[i])));
+  spellings.insert(spellings.end(), {upper, underscored, mixed});
+  for (const auto& spelling : spellings) {
+    http::fields client;
+    client.insert("Host", "app.example.org");
+    client.insert(spelling, "//evil.example");
+    const http::fields out = upstream(client, nullptr);
+    for (const auto& [n, v] : all_fields(out)) EXPECT_NE(v, "//evil.example") << spelling << "\n" << dump(out);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ForwardingClaim,
+    ::testing::Values("X-Forwarded-Prefix", "X-Forwarded-Port", "X-Forwarded-Uri", "X-Forwarded-Server",
+                      "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded-Path", "X-Forwarded-For",
+                      "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Anything", "Forwarded",
+                      "X-Original-URL", "X-Rewrite-URL", "X-Real-IP", "True-Client-IP", "Client-IP", "X-Client-IP",
+                      "X-Cluster-Client-IP", "X-Original-Host", "X-Host", "X-Originating-IP", "X-Remote-IP",
+                      "X-Remote-Addr", "CF-Connecting-IP", "Fastly-Client-IP"));
+
+TEST(UpstreamFieldsTest, UnderscoreForwardedForBesideOursIsRemoved) {
+  http::fields client;
+  client.insert("X_Forwarded_For", "6.6.6.6");
+  client.insert("x_forwarded_for", "6.6.6.7");
+  const http::fields out = upstream(client, nullptr);
+  const std::string all = dump(out);
+  EXPECT_EQ(all.find("6.6.6."), std::string::npos) << all;
+  EXPECT_EQ(values_of(out, "X-Forwarded-For"), std::vector<std::string>{"192.0.2.10"});
+}
+
+TEST(UpstreamFieldsTest, HostIsAlwaysSentEvenWhenConnectionNamesItOrTheClientSentNone) {
+  for (const char* connection : {"Host", "host", "close, Host", "HOST, keep-alive"}) {
+    http::fields client;
+    client.insert("Host", "app.example.org");
+    client.insert("Connection", connection);
+    const http::fields out = upstream(client, nullptr);
+    EXPECT_EQ(values_of(out, "Host"), std::vector<std::string>{"app.example.org"}) << connection;
+  }
+  http::fields none;  // HTTP/1.0 without Host: ForwardInfo carries the public name
+  ForwardInfo fwd = forward_info();
+  fwd.host_header = "gate.example.org:8080";
+  http::fields out;
+  build_upstream_fields(none, out, fwd, nullptr, "", kOwnCookies);
+  EXPECT_EQ(values_of(out, "Host"), std::vector<std::string>{"gate.example.org:8080"});
+}
+
+TEST(UpstreamFieldsTest, SessionCookieIsRemovedHoweverTheCookieHeaderIsWritten) {
+  const std::vector<std::string> headers = {
+      "a=1, gatehouse_session=SECRET",        "a=1,gatehouse_session=SECRET; b=2",
+      "gatehouse_session=SECRET, a=1",        "a=1; x=2, gatehouse_session=SECRET, y=3",
+      "GATEHOUSE_SESSION=SECRET; a=1",        "a=1;  \"gatehouse_session\"=SECRET",
+      "a=1; Gatehouse_Session =SECRET",       "gatehouse_session_csrf=SECRET, gatehouse_session=SECRET",
+      "a=1,,gatehouse_session=SECRET,,b=2",   "a=1;gatehouse_session=SECRET,gatehouse_session=SECRET"};
+  for (const auto& h : headers) {
+    http::fields client;
+    client.insert("Cookie", h);
+    client.insert("Cookie", "c=3, gatehouse_session=SECRET");
+    const http::fields out = upstream(client, nullptr);
+    EXPECT_EQ(dump(out).find("SECRET"), std::string::npos) << h << "\n" << dump(out);
+  }
+  http::fields client;
+  client.insert("Cookie", "a=1,2; b=x,y; gatehouse_session=S");
+  EXPECT_EQ(values_of(upstream(client, nullptr), "Cookie"), std::vector<std::string>{"a=1,2; b=x,y"});
+}
+
 TEST(UpstreamFieldsTest, ForwardedForChainIsSentAsDecided) {
   http::fields client;
   client.insert("X-Forwarded-For", "6.6.6.6");
@@ -178,7 +253,7 @@ TEST(UpstreamFieldsTest, ForwardedForChainIsSentAsDecided) {
   fwd.forwarded_for = "198.51.100.7, 10.0.0.2";
   fwd.proto = "https";
   http::fields out;
-  build_upstream_fields(client, out, fwd, nullptr, "", kSessionCookie, kCsrfCookie);
+  build_upstream_fields(client, out, fwd, nullptr, "", kOwnCookies);
   EXPECT_EQ(values_of(out, "X-Forwarded-For"), std::vector<std::string>{"198.51.100.7, 10.0.0.2"});
   EXPECT_EQ(values_of(out, "X-Forwarded-Proto"), std::vector<std::string>{"https"});
 }
@@ -231,7 +306,7 @@ TEST(UpstreamFieldsTest, IdentityValuesCannotSplitHeaders) {
   ForwardInfo fwd = forward_info();
   fwd.host = "app.example.org\r\nX-Host: 1";
   http::fields out;
-  build_upstream_fields(client, out, fwd, &session, "a.b.c", kSessionCookie, kCsrfCookie);
+  build_upstream_fields(client, out, fwd, &session, "a.b.c", kOwnCookies);
   for (const auto& [name, value] : all_fields(out)) {
     EXPECT_EQ(value.find('\r'), std::string::npos) << name;
     EXPECT_EQ(value.find('\n'), std::string::npos) << name;
@@ -271,6 +346,29 @@ TEST(UpstreamFieldsTest, HeaderNamedInAnyOfSeveralConnectionLinesIsDropped) {
   EXPECT_EQ(values_of(out, "X-Custom"), std::vector<std::string>{"kept"});
 }
 
+TEST(DownstreamFieldsTest, AnApplicationCannotSetGatehousesCookies) {
+  const std::vector<std::string> tossed = {
+      "gatehouse_session=attacker; Path=/",         "GATEHOUSE_SESSION=x",
+      "gatehouse_session_csrf=planted; Path=/.gatehouse/", "__Host-gatehouse_session=x; Path=/; Secure",
+      "__Secure-gatehouse_session=x; Secure",       " gatehouse_session =x",
+      "\"gatehouse_session\"=x",                     "gatehouse_session=; Max-Age=0",
+      "gatehouse_oidc_abcdef=x; Path=/.gatehouse/oidc/p/callback", "gatehouse_session"};
+  for (const auto& value : tossed) {
+    http::fields up;
+    up.insert("Set-Cookie", value);
+    up.insert("Set-Cookie", "app=1; Path=/");
+    http::fields out;
+    build_downstream_fields(up, out, kOwnCookies);
+    EXPECT_EQ(values_of(out, "Set-Cookie"), std::vector<std::string>{"app=1; Path=/"}) << value;
+  }
+  http::fields up;
+  up.insert("Set-Cookie", "gatehouse_session2=x");
+  up.insert("Set-Cookie", "my_gatehouse_session=x");
+  http::fields out;
+  build_downstream_fields(up, out, kOwnCookies);
+  EXPECT_EQ(values_of(out, "Set-Cookie").size(), 2u) << dump(out);
+}
+
 TEST(DownstreamFieldsTest, DropsHopByHopAndContentLengthAndKeepsTheRest) {
   http::fields up;
   up.insert("Content-Type", "text/html");
@@ -286,7 +384,7 @@ TEST(DownstreamFieldsTest, DropsHopByHopAndContentLengthAndKeepsTheRest) {
   up.insert("Cache-Control", "no-store");
   up.insert("Location", "/next");
   http::fields out;
-  build_downstream_fields(up, out);
+  build_downstream_fields(up, out, kOwnCookies);
   for (const auto& [name, value] : all_fields(out)) {
     const std::string n = lower(name);
     for (const char* banned : {"connection", "keep-alive", "transfer-encoding", "content-length",

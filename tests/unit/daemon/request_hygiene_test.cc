@@ -121,19 +121,59 @@ struct HostCase {
 
 void PrintTo(const HostCase& c, std::ostream* os) { *os << c.header; }
 
-class NormaliseHost : public ::testing::TestWithParam<HostCase> {};
+class ParseHost : public ::testing::TestWithParam<HostCase> {};
 
-TEST_P(NormaliseHost, LowerCasesAndDropsPortBracketsAndTrailingDot) {
-  EXPECT_EQ(normalise_host(GetParam().header), GetParam().host) << GetParam().header;
+TEST_P(ParseHost, LowerCasesAndDropsPortBracketsAndTrailingDot) {
+  auto host = parse_host(GetParam().header);
+  ASSERT_TRUE(host.has_value()) << GetParam().header;
+  EXPECT_EQ(*host, GetParam().host) << GetParam().header;
+  // The normal form is a fixed point (an IPv6 one inside its brackets).
+  const std::string again = host->find(':') == std::string::npos ? *host : "[" + *host + "]";
+  EXPECT_EQ(parse_host(again).value_or("?"), *host);
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Table, NormaliseHost,
+    Table, ParseHost,
     ::testing::Values(HostCase{"Example.ORG:8080", "example.org"}, HostCase{"[::1]:80", "::1"},
                       HostCase{"[::1]", "::1"}, HostCase{"host.", "host"},
                       HostCase{"Host.Example.org.:443", "host.example.org"},
                       HostCase{"example.org", "example.org"}, HostCase{"127.0.0.1:8080", "127.0.0.1"},
-                      HostCase{"[2001:DB8::1]:443", "2001:db8::1"}, HostCase{"", ""}));
+                      HostCase{"[2001:DB8::1]:443", "2001:db8::1"}, HostCase{"[2001:db8:0:0::1]", "2001:db8::1"},
+                      HostCase{"a-b.c-d.example", "a-b.c-d.example"}, HostCase{"x:1", "x"},
+                      HostCase{"x:65535", "x"}, HostCase{"x:00080", "x"}, HostCase{"localhost", "localhost"},
+                      HostCase{"[::ffff:192.0.2.1]", "192.0.2.1"}));
+
+class ParseHostRefuses : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ParseHostRefuses, AnythingButHostAndPort) {
+  EXPECT_FALSE(parse_host(GetParam()).has_value()) << printable(GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ParseHostRefuses,
+    ::testing::Values(
+        // The review's bypass and its relatives: more than one port.
+        std::string("secure.example.org:80:80"), std::string("secure.example.org:80:"),
+        std::string("secure.example.org::80"), std::string("a:b:c"),
+        // Ports out of range or not digits.
+        std::string("a:"), std::string("a:0"), std::string("a:65536"), std::string("a:99999"),
+        std::string("a:123456"), std::string("a:-1"), std::string("a:+80"), std::string("a:8 0"),
+        std::string("a:0x50"), std::string("a: 80"), std::string(":80"),
+        // Characters no DNS name has.
+        std::string(""), std::string("a b"), std::string("a@b"), std::string("user@secure.example.org"),
+        std::string("a/b"), std::string("a\\b"), std::string("a?b"), std::string("a#b"), std::string("a%2eb"),
+        std::string("_x"), std::string("a_b.example"), std::string("a;b"), std::string("a,b"),
+        std::string("\"a\""), std::string("a\tb"), std::string("a\rb"), std::string("a\x7f"),
+        std::string("a\0b", 3), std::string("caf\xc3\xa9.example"), std::string("*.example"),
+        // Empty labels, labels starting or ending with '-', oversized names.
+        std::string("a..b"), std::string(".a"), std::string("."), std::string(".."), std::string("a.."),
+        std::string("-a.example"), std::string("a-.example"), std::string("a.-b"), std::string(64, 'a'),
+        std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(63, 'c') + "." + std::string(63, 'd'),
+        // Brackets that are not an IPv6 address.
+        std::string("[::1"), std::string("::1"), std::string("[::1]x"), std::string("[::1]:"),
+        std::string("[::1]:0"), std::string("[::1]:80:80"), std::string("[]"), std::string("[example.org]"),
+        std::string("[192.0.2.1]"), std::string("[fe80::1%25eth0]"), std::string("[fe80::1%eth0]"),
+        std::string("[::1]]"), std::string("[[::1]]"), std::string("[::g]"), std::string("[1:2:3:4:5:6:7:8:9]")));
 
 }  // namespace
 }  // namespace gatehouse::daemon
