@@ -11,6 +11,7 @@
 #include "auth/redirect.h"
 #include "common/log.h"
 #include "common/text.h"
+#include "daemon/body_reader.h"
 #include "daemon/form.h"
 #include "daemon/identity.h"
 #include "daemon/forwarding.h"
@@ -582,7 +583,7 @@ asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) 
       req.body().data = buf;
       req.body().size = sizeof buf;
       c.stream.expires_after(std::chrono::seconds(30));
-      co_await http::async_read(c.stream, c.buffer, parser, awaitable_ec(ec));
+      co_await read_body_some(c.stream, c.buffer, parser, ec);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) break;
       raw.append(buf, sizeof buf - req.body().size);
@@ -889,7 +890,7 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
           // What has arrived is forwarded at once; the timeout is the client's silence,
           // not a cap on a body that keeps flowing.
           c.stream.expires_after(server.upstream_timeout);
-          co_await http::async_read_some(c.stream, c.buffer, parser, awaitable_ec(ec));
+          co_await read_body_some(c.stream, c.buffer, parser, ec);
           if (ec == http::error::need_buffer) ec = {};
           if (ec) {
             // The upstream gets no more of this request; the client an answer if it can

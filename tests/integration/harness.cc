@@ -193,6 +193,7 @@ EchoUpstream::EchoUpstream() {
     std::lock_guard lock(mu_);
     ports_.insert(req.remote_port);
     ++requests_;
+    targets_.push_back(req.target);
     return httplib::Server::HandlerResponse::Unhandled;
   });
   server_.set_keep_alive_max_count(1000);
@@ -230,6 +231,11 @@ EchoUpstream::EchoUpstream() {
                                        sent += n;
                                        return true;
                                      });
+  });
+  server_.Get(R"(.*/set-cookie)", [](const httplib::Request& req, httplib::Response& res) {
+    for (std::size_t i = 0; i < req.get_param_value_count("c"); ++i)
+      res.headers.emplace("Set-Cookie", req.get_param_value("c", i));
+    res.set_content("cookies", "text/plain");
   });
   server_.Get(".*", [echo](const httplib::Request& req, httplib::Response& res) { echo(req, res, nullptr); });
   server_.Delete(".*", [echo](const httplib::Request& req, httplib::Response& res) { echo(req, res, nullptr); });

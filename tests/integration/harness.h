@@ -74,7 +74,8 @@ class Daemon {
 
 // An upstream that echoes what it received as JSON: method, path (with query),
 // headers (name -> list of values) and the number of body bytes, counted without
-// buffering. /slow sleeps 3 s; /big?bytes=N streams N bytes.
+// buffering. /slow sleeps 3 s; /big?bytes=N streams N bytes; /set-cookie answers with one
+// Set-Cookie header for every `c` parameter.
 class EchoUpstream {
  public:
   EchoUpstream();
@@ -91,6 +92,11 @@ class EchoUpstream {
     return static_cast<int>(ports_.size());
   }
   long long last_body_bytes() const { return last_body_bytes_.load(); }
+  // The targets of every request received, in order.
+  std::vector<std::string> targets() const {
+    std::lock_guard lock(mu_);
+    return targets_;
+  }
 
  private:
   httplib::Server server_;
@@ -99,6 +105,7 @@ class EchoUpstream {
   mutable std::mutex mu_;
   std::set<int> ports_;  // client ports of the connections seen
   int requests_ = 0;
+  std::vector<std::string> targets_;
   std::atomic<long long> last_body_bytes_{0};
 };
 
