@@ -22,12 +22,24 @@ Claims AssertionIssuer::claims_for(const store::SessionRecord& s, const std::str
 }
 
 Result<std::string> AssertionIssuer::issue(const store::SessionRecord& s, const std::string& audience) {
-  // The key covers everything that goes into the claims and may change during a session.
-  std::string key = s.id;
-  key += '\0';
-  key += audience;
-  key += '\0';
-  key += s.effective_party;
+  // The key covers every claim the assertion makes (all but its times), each with its
+  // length in front so no two different sets of claims can read alike: after a refresh
+  // changes the groups, e-mail or name, the headers and the signed claims still agree.
+  std::string key;
+  auto add = [&key](std::string_view v) {
+    key += std::to_string(v.size());
+    key += ':';
+    key += v;
+  };
+  add(s.id);
+  add(audience);
+  add(s.user);
+  add(s.email);
+  add(s.display_name);
+  key += std::to_string(s.groups.size());
+  for (const auto& g : s.groups) add(g);
+  add(s.real_party);
+  add(s.effective_party);
   const auto now = clock_.now();
   {
     std::lock_guard lock(mu_);

@@ -466,6 +466,29 @@ TEST_F(AssertionIssuerTest, DifferentAudienceOrEffectivePartyOrSessionGetsItsOwn
   EXPECT_EQ(issue(s, "/app"), base) << "the original is still cached";
 }
 
+TEST_F(AssertionIssuerTest, AChangeToAnyClaimOfTheSameSessionGetsAFreshJwtAtOnce) {
+  // After an OpenID refresh changes groups, e-mail or name, the signed claims must say
+  // what the headers say, not what the cached assertion said.
+  const auto s = session_record();
+  const std::string base = issue(s, "/app");
+  auto changed = [&](auto&& change, const char* claim, const nlohmann::json& expected) {
+    auto t = s;
+    change(t);
+    const std::string jwt = issue(t, "/app");
+    EXPECT_NE(jwt, base) << claim;
+    EXPECT_EQ(parse_jwt(jwt)->payload.at(claim), expected) << claim;
+  };
+  changed([](auto& t) { t.groups = {"staff"}; }, "groups", nlohmann::json::array({"staff"}));
+  changed([](auto& t) { t.groups = {"staff", "admins", "ops"}; }, "groups",
+          nlohmann::json::array({"staff", "admins", "ops"}));
+  changed([](auto& t) { t.groups = {"staffadmins"}; }, "groups", nlohmann::json::array({"staffadmins"}));
+  changed([](auto& t) { t.groups = {}; }, "groups", nlohmann::json::array());
+  changed([](auto& t) { t.email = "alice@new.example"; }, "email", "alice@new.example");
+  changed([](auto& t) { t.display_name = "Alice New"; }, "name", "Alice New");
+  changed([](auto& t) { t.real_party = "other"; }, "real_party", "other");
+  EXPECT_EQ(issue(s, "/app"), base);
+}
+
 TEST_F(AssertionIssuerTest, ClaimsComeFromTheSessionAndExpireAfterTtl) {
   const auto s = session_record();
   auto jwt = parse_jwt(issue(s, "api.example.org/"));
