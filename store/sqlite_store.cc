@@ -479,7 +479,7 @@ Result<std::optional<User>> SqliteStore::find_user(const std::string& name) {
   return d.read([&]() -> Result<std::optional<User>> {
     auto stmt = d.prepare(
         "SELECT name, tenant, email, display_name, password_hash, disabled, created_at "
-        "FROM users WHERE name = ?1");
+        "FROM users WHERE name = ?1 COLLATE NOCASE");
     if (!stmt) return stmt.error();
     std::optional<User> user;
     {
@@ -493,7 +493,7 @@ Result<std::optional<User>> SqliteStore::find_user(const std::string& name) {
     auto groups = d.prepare("SELECT grp FROM user_groups WHERE user = ?1 ORDER BY grp");
     if (!groups) return groups.error();
     Query q(*groups);
-    q.text(1, name);
+    q.text(1, user->name);  // as stored
     int rc;
     while ((rc = q.step()) == SQLITE_ROW) user->groups.push_back(q.column_text(0));
     if (rc != SQLITE_DONE) return io_error(d.db, "find user groups");
@@ -536,7 +536,7 @@ Result<std::vector<User>> SqliteStore::list_users() {
 Status SqliteStore::set_password_hash(const std::string& name, const std::string& hash) {
   std::lock_guard lock(impl_->mu);
   auto& d = *impl_;
-  auto stmt = d.prepare("UPDATE users SET password_hash = ?2 WHERE name = ?1");
+  auto stmt = d.prepare("UPDATE users SET password_hash = ?2 WHERE name = ?1 COLLATE NOCASE");
   if (!stmt) return stmt.error();
   Query q(*stmt);
   q.text(1, name).text(2, hash);
@@ -548,7 +548,7 @@ Status SqliteStore::set_password_hash(const std::string& name, const std::string
 Status SqliteStore::set_disabled(const std::string& name, bool disabled) {
   std::lock_guard lock(impl_->mu);
   auto& d = *impl_;
-  auto stmt = d.prepare("UPDATE users SET disabled = ?2 WHERE name = ?1");
+  auto stmt = d.prepare("UPDATE users SET disabled = ?2 WHERE name = ?1 COLLATE NOCASE");
   if (!stmt) return stmt.error();
   Query q(*stmt);
   q.text(1, name).int64(2, disabled ? 1 : 0);

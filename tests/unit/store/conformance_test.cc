@@ -114,12 +114,25 @@ TEST_P(UsersTest, UnknownUserIsNotFound) {
   EXPECT_FALSE(found->has_value());
 }
 
-TEST_P(UsersTest, LookupIsExactAndCaseSensitive) {
-  ASSERT_TRUE(store_.users->add_user(make_user("alice")).ok());
+TEST_P(UsersTest, NamesAreCaseInsensitiveAndKeepTheirSpelling) {
+  // The lockout counts "Alice" towards "alice": signing in must agree.
   ASSERT_TRUE(store_.users->add_user(make_user("Alice")).ok());
-  EXPECT_FALSE(store_.users->find_user("ALICE")->has_value());
+  for (const char* typed : {"Alice", "alice", "ALICE", "aLiCe"}) {
+    auto found = store_.users->find_user(typed);
+    ASSERT_TRUE(found.ok() && found->has_value()) << typed;
+    EXPECT_EQ((**found).name, "Alice") << typed;
+  }
   EXPECT_FALSE(store_.users->find_user("alic")->has_value());
-  EXPECT_EQ((**store_.users->find_user("Alice")).name, "Alice");
+  EXPECT_FALSE(store_.users->find_user("alice ")->has_value());
+  EXPECT_FALSE(store_.users->find_user("al%ce")->has_value());
+  EXPECT_FALSE(store_.users->find_user("al_ce")->has_value());
+  for (const char* variant : {"alice", "ALICE", "aLICE"}) {
+    auto s = store_.users->add_user(make_user(variant));
+    ASSERT_FALSE(s.ok()) << variant;
+    EXPECT_EQ(s.error().code, "store.exists") << variant;
+  }
+  ASSERT_TRUE(store_.users->set_disabled("ALICE", true).ok());
+  EXPECT_TRUE((**store_.users->find_user("Alice")).disabled);
 }
 
 TEST_P(UsersTest, AddingExistingUserFailsWithExists) {
