@@ -3,6 +3,7 @@
 #include <ldap.h>
 
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <new>
 
@@ -29,6 +30,8 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 std::string escape_filter_value(std::string_view value) {
+  // libldap answers an empty value with success and no buffer.
+  if (value.empty()) return {};
   berval in = as_berval(value);
   berval out{0, nullptr};
   if (ldap_bv2escaped_filter_value(&in, &out) != 0 || out.bv_val == nullptr)
@@ -38,7 +41,39 @@ std::string escape_filter_value(std::string_view value) {
   return escaped;
 }
 
+namespace {
+
+// Well-formed UTF-8 (RFC 3629): no overlong forms, surrogates or values past U+10FFFF.
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) { ++i; continue; }
+    if (c >= 0xC2 && c <= 0xDF) { n = 1; cp = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { n = 2; cp = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { n = 3; cp = c & 0x07; }
+    else return false;
+    for (std::size_t k = 1; k <= n; ++k) {
+      if (i + k >= s.size()) return false;
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::optional<std::string> escape_dn_value(std::string_view value) {
+  // libldap reads a multi-byte character whole, past the end of a value that stops in
+  // the middle of one: only well-formed UTF-8 goes in (a DN is UTF-8, RFC 4514).
+  if (!valid_utf8(value)) return std::nullopt;
   // libldap formats a one-AVA RDN "x=<value>" with the value escaped for a v3 DN.
   static char attribute[] = "x";
   LDAPAVA ava{};

@@ -1,13 +1,9 @@
-// The Host header (daemon/request_hygiene.h). Today: normalise_host, which cannot refuse
-// anything. Issue 17 (finding 1) replaces it with a strict parse_host that returns nullopt
-// for anything but host[:port]; switching the harness is the one line in parse() below,
-// and the strict properties then apply by themselves (they are checked whenever the
-// parser can refuse, i.e. returns std::optional).
+// The Host header (daemon/request_hygiene.h): parse_host, which returns nullopt for
+// anything but host[:port] (issue 17, finding 1).
 //
 // Always: the result has no upper-case ASCII letter, no trailing '.', and is no longer
 // than the header.
-// Strict (a refusing parser, or GATEHOUSE_FUZZ_PENDING for today's normalise_host): the
-// result is a DNS name (letters, digits, '-', '.'), an IPv4 address or an IPv6 address,
+// And the result is a DNS name (letters, digits, '-', '.'), an IPv4 address or an IPv6 address,
 // and normalising it again (bracketed if it has a ':') gives it back unchanged.
 #include <optional>
 #include <type_traits>
@@ -17,8 +13,7 @@
 
 namespace {
 
-// The parser under test: the one line to change when parse_host lands.
-auto parse(std::string_view header) { return gatehouse::daemon::normalise_host(header); }
+auto parse(std::string_view header) { return gatehouse::daemon::parse_host(header); }
 
 template <class T>
 std::optional<std::string> as_optional(T&& result) {
@@ -44,9 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (char c : h) FUZZ_CHECK(!(c >= 'A' && c <= 'Z'), h);
   FUZZ_CHECK(h.empty() || h.back() != '.', h);
 
-  if (kCanRefuse || gatehouse::fuzz::pending()) {
-    // Issue 17, finding 1: today's normalise_host passes anything after cutting at the
-    // last ':' ("secure.example.org:80:80" -> "secure.example.org:80").
+  if (kCanRefuse) {
     bool v6 = h.find(':') != std::string::npos;
     FUZZ_CHECK(!h.empty(), input);
     for (char c : h) FUZZ_CHECK(v6 ? ipv6_char(c) : dns_char(c), h);

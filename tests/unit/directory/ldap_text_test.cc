@@ -39,6 +39,24 @@ TEST(DnEscaping, EscapesSpecialCharactersOfRfc4514) {
   EXPECT_EQ(first_rdn_value("uid=" + *unicode + ",dc=example"), "j\xc3\xbcrgen");
 }
 
+TEST(FilterEscaping, AnEmptyValueIsAnEmptyString) {
+  // Found by the ldap fuzzer: libldap answers "" with success and no buffer (was bad_alloc).
+  EXPECT_EQ(escape_filter_value(""), "");
+}
+
+TEST(DnEscaping, MalformedUtf8IsRefusedNeverReadPast) {
+  // Found by the ldap fuzzer: a value ending inside a UTF-8 sequence made libldap read the
+  // bytes after it. The values below are views into a larger buffer whose next byte would
+  // complete the sequence.
+  const std::string buffer = "ab\xd3\x8a";
+  EXPECT_EQ(escape_dn_value(std::string_view(buffer).substr(0, 3)), std::nullopt);
+  for (std::string bad : {"\xd3", "a\xe2\x82", "\xf0\x9f\x98", "\x80", "\xc0\xaf", "\xed\xa0\x80",
+                          "\xf5\x80\x80\x80", "\xff", "x\xc3"})
+    EXPECT_EQ(escape_dn_value(bad), std::nullopt) << bad;
+  for (std::string good : {"\xd3\x8a", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "plain"})
+    EXPECT_TRUE(escape_dn_value(good).has_value()) << good;
+}
+
 TEST(DnEscaping, EscapedValueReadsBackUnchanged) {
   for (std::string v : {"a,ou=admins", "x+cn=y", "#start", " padded ", "back\\slash\"quote<>;", "=,+"}) {
     auto escaped = escape_dn_value(v);
