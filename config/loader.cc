@@ -11,7 +11,6 @@
 #include <cstring>
 #include <filesystem>
 #include <initializer_list>
-#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -23,6 +22,19 @@ namespace gatehouse::config {
 namespace {
 
 constexpr std::string_view kNotYet = "is not supported by this build yet";
+
+// Upper bounds of the keys that have no natural one (docs/configuration-limits.md).
+// Generous for any real deployment, small enough that no arithmetic on them overflows.
+namespace limits {
+constexpr Seconds kUpstreamConnectTimeout{5 * 60};
+constexpr Seconds kUpstreamTimeout{24 * 3600};
+constexpr Seconds kShutdownTimeout{3600};
+constexpr Seconds kSessionTimeout{366 * 86400};
+constexpr Seconds kLockoutDuration{366 * 86400};
+constexpr Seconds kAuditRetention{3660 * 86400};
+constexpr std::int64_t kMaxBodyBytes = std::int64_t{1} << 40;  // 1 TiB
+constexpr std::int64_t kMaxFailures = 1'000'000;
+}  // namespace limits
 
 int line_of(const toml::source_region& source) {
   return source.begin.line > 0 ? static_cast<int>(source.begin.line) : 1;
@@ -221,18 +233,14 @@ class Section {
     return std::nullopt;
   }
 
-  // An integer in min..max (inclusive).
+  // An integer in min..max (inclusive). Every integer key has an upper bound.
   std::optional<std::int64_t> integer_between(std::string_view key, std::int64_t min,
                                               std::int64_t max) {
     auto value = integer(key);
     if (!value) return std::nullopt;
     if (*value < min || *value > max) {
-      if (max == std::numeric_limits<std::int64_t>::max()) {
-        fail(key, "must be at least " + std::to_string(min) + ", got " + std::to_string(*value));
-      } else {
-        fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                      ", got " + std::to_string(*value));
-      }
+      fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                    ", got " + std::to_string(*value));
       return std::nullopt;
     }
     return value;
@@ -246,7 +254,9 @@ class Section {
     return std::nullopt;
   }
 
-  std::optional<Seconds> duration(std::string_view key) {
+  // A duration in min..max (inclusive). Every duration key has an upper bound, so no
+  // configured value can overflow the time arithmetic it later takes part in.
+  std::optional<Seconds> duration_between(std::string_view key, Seconds min, Seconds max) {
     const auto* node = get(key);
     if (!node) return std::nullopt;
     const auto* s = node->as_string();
@@ -254,23 +264,17 @@ class Section {
       fail(key, "expected a duration string such as \"15m\", got " + type_name(*node));
       return std::nullopt;
     }
+    const std::string range = "must be between " + format_duration(min) + " and " + format_duration(max);
     auto d = parse_duration(s->get());
-    if (!d) fail(key, quote(s->get()) + " is not a duration (write 90s, 15m, 12h or 7d)");
-    return d;
-  }
-
-  // A duration in min..max; max == nullopt: no upper bound.
-  std::optional<Seconds> duration_between(std::string_view key, Seconds min,
-                                          std::optional<Seconds> max) {
-    auto d = duration(key);
-    if (!d) return std::nullopt;
-    if (*d < min || (max && *d > *max)) {
-      if (max) {
-        fail(key, "must be between " + format_duration(min) + " and " + format_duration(*max) +
-                      ", got " + format_duration(*d));
-      } else {
-        fail(key, "must be at least " + format_duration(min) + ", got " + format_duration(*d));
-      }
+    if (!d) {
+      if (looks_like_duration(s->get()))  // well formed, but beyond kMaxDuration
+        fail(key, range + ", got " + quote(s->get()));
+      else
+        fail(key, quote(s->get()) + " is not a duration (write 90s, 15m, 12h or 7d)");
+      return std::nullopt;
+    }
+    if (*d < min || *d > max) {
+      fail(key, range + ", got " + format_duration(*d));
       return std::nullopt;
     }
     return d;
@@ -454,14 +458,14 @@ class Loader {
       }
     }
 
-    if (auto d = s.duration_between("upstream_connect_timeout", Seconds(1), std::nullopt))
+    if (auto d = s.duration_between("upstream_connect_timeout", Seconds(1), limits::kUpstreamConnectTimeout))
       c.upstream_connect_timeout = *d;
-    if (auto d = s.duration_between("upstream_timeout", Seconds(1), std::nullopt))
+    if (auto d = s.duration_between("upstream_timeout", Seconds(1), limits::kUpstreamTimeout))
       c.upstream_timeout = *d;
-    if (auto d = s.duration_between("shutdown_timeout", Seconds(1), std::nullopt))
+    if (auto d = s.duration_between("shutdown_timeout", Seconds(1), limits::kShutdownTimeout))
       c.shutdown_timeout = *d;
 
-    if (auto v = s.integer_between("max_body_bytes", 1, std::numeric_limits<std::int64_t>::max()))
+    if (auto v = s.integer_between("max_body_bytes", 1, limits::kMaxBodyBytes))
       c.max_body_bytes = static_cast<std::uint64_t>(*v);
     if (auto v = s.integer_between("max_header_bytes", 1024, 1048576))
       c.max_header_bytes = static_cast<std::uint32_t>(*v);
@@ -532,8 +536,8 @@ class Loader {
                                   "!#$%&'*+-.^_`|~)");
       }
     }
-    auto idle = s.duration_between("idle_timeout", Seconds(1), std::nullopt);
-    auto absolute = s.duration_between("absolute_timeout", Seconds(1), std::nullopt);
+    auto idle = s.duration_between("idle_timeout", Seconds(1), limits::kSessionTimeout);
+    auto absolute = s.duration_between("absolute_timeout", Seconds(1), limits::kSessionTimeout);
     if (idle) c.idle_timeout = *idle;
     if (absolute) c.absolute_timeout = *absolute;
     bool idle_ok = idle || !s.has("idle_timeout");
@@ -557,19 +561,18 @@ class Loader {
     LockoutConfig& c = config_->lockout;
     Section s(errors_, "lockout", table("lockout"));
     s.check_keys({"max_failures", "window", "lock_duration", "ip_max_failures"});
-    constexpr auto kNoLimit = std::numeric_limits<std::int64_t>::max();
-    if (auto v = s.integer_between("max_failures", 1, kNoLimit)) c.max_failures = *v;
-    if (auto d = s.duration_between("window", Seconds(1), std::nullopt)) c.window = *d;
-    if (auto d = s.duration_between("lock_duration", Seconds(0), std::nullopt))
+    if (auto v = s.integer_between("max_failures", 1, limits::kMaxFailures)) c.max_failures = *v;
+    if (auto d = s.duration_between("window", Seconds(1), limits::kLockoutDuration)) c.window = *d;
+    if (auto d = s.duration_between("lock_duration", Seconds(0), limits::kLockoutDuration))
       c.lock_duration = *d;
-    if (auto v = s.integer_between("ip_max_failures", 1, kNoLimit)) c.ip_max_failures = *v;
+    if (auto v = s.integer_between("ip_max_failures", 1, limits::kMaxFailures)) c.ip_max_failures = *v;
   }
 
   void audit() {
     AuditConfig& c = config_->audit;
     Section s(errors_, "audit", table("audit"));
     s.check_keys({"retention"});
-    if (auto d = s.duration_between("retention", Seconds(1), std::nullopt)) c.retention = *d;
+    if (auto d = s.duration_between("retention", Seconds(1), limits::kAuditRetention)) c.retention = *d;
   }
 
   void metrics() {

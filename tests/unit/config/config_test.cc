@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -153,7 +154,9 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(DurationCase{"90s", 90}, DurationCase{"15m", 900}, DurationCase{"12h", 43200},
                     DurationCase{"7d", 604800}, DurationCase{"0s", 0}, DurationCase{"0d", 0},
                     DurationCase{"1s", 1}, DurationCase{"007m", 420},
-                    DurationCase{"106751991167300d", 9223372036854720000},
+                    DurationCase{"36500d", 3153600000}, DurationCase{"876000h", 3153600000},
+                    DurationCase{"52560000m", 3153600000}, DurationCase{"3153600000s", 3153600000},
+                    DurationCase{"00000000000000000000000000000036500d", 3153600000},
                     DurationCase{"", std::nullopt}, DurationCase{"15", std::nullopt},
                     DurationCase{"m", std::nullopt}, DurationCase{"s", std::nullopt},
                     DurationCase{"-5m", std::nullopt}, DurationCase{"+5m", std::nullopt},
@@ -164,7 +167,33 @@ INSTANTIATE_TEST_SUITE_P(
                     DurationCase{"15w", std::nullopt}, DurationCase{"0x10s", std::nullopt},
                     DurationCase{"99999999999999999999d", std::nullopt},
                     DurationCase{"106751991167301d", std::nullopt},
-                    DurationCase{"9223372036854775808s", std::nullopt}));
+                    DurationCase{"9223372036854775808s", std::nullopt},
+                    // Longer than kMaxDuration (100 years): refused, never wrapped around.
+                    DurationCase{"106751991167300d", std::nullopt},
+                    DurationCase{"36501d", std::nullopt}, DurationCase{"876001h", std::nullopt},
+                    DurationCase{"52560001m", std::nullopt}, DurationCase{"3153600001s", std::nullopt},
+                    DurationCase{"9223372036854775807s", std::nullopt},
+                    DurationCase{"9223372036854775807m", std::nullopt},
+                    DurationCase{"9223372036854775807h", std::nullopt},
+                    DurationCase{"9223372036854775807d", std::nullopt},
+                    DurationCase{"153722867280912931m", std::nullopt},
+                    DurationCase{"2562047788015216h", std::nullopt},
+                    DurationCase{"18446744073709551616s", std::nullopt},
+                    DurationCase{"18446744073709551617d", std::nullopt},
+                    DurationCase{"340282366920938463463374607431768211457s", std::nullopt}));
+
+TEST(ParseDuration, MaxDurationFitsNanosecondClocksAfterNow) {
+  // The guarantee kMaxDuration gives: now + any duration fits system_clock's nanoseconds.
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const auto room = std::chrono::nanoseconds::max() - std::chrono::duration_cast<std::chrono::nanoseconds>(now);
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::nanoseconds>(kMaxDuration), room);
+}
+
+TEST(LooksLikeDuration, TellsShapeFromValue) {
+  for (const char* text : {"1s", "0d", "99999999999999999999999999d", "007m"}) EXPECT_TRUE(looks_like_duration(text)) << text;
+  for (const char* text : {"", "s", "5", "-5m", "5 m", "5ms", "5M", "1h30m", "0x5s", " 5s"})
+    EXPECT_FALSE(looks_like_duration(text)) << text;
+}
 
 struct FormatCase {
   long long seconds;
@@ -816,7 +845,7 @@ INSTANTIATE_TEST_SUITE_P(
                   {"test.toml:4: [server] trusted_proxies[1]: expected a string, got integer"}},
         ErrorCase{"UpstreamTimeoutZero",
                   with_server(kListenAndUrl + "upstream_timeout = \"0s\"\n"),
-                  {"test.toml:4: [server] upstream_timeout: must be at least 1s, got 0s"}},
+                  {"test.toml:4: [server] upstream_timeout: must be between 1s and 1d, got 0s"}},
         ErrorCase{"ConnectTimeoutNotADuration",
                   with_server(kListenAndUrl + "upstream_connect_timeout = \"5 s\"\n"),
                   {"test.toml:4: [server] upstream_connect_timeout: \"5 s\" is not a duration "
@@ -827,7 +856,7 @@ INSTANTIATE_TEST_SUITE_P(
                    "\"15m\", got integer"}},
         ErrorCase{"MaxBodyBytesZero",
                   with_server(kListenAndUrl + "max_body_bytes = 0\n"),
-                  {"test.toml:4: [server] max_body_bytes: must be at least 1, got 0"}},
+                  {"test.toml:4: [server] max_body_bytes: must be between 1 and 1099511627776, got 0"}},
         ErrorCase{"MaxBodyBytesString",
                   with_server(kListenAndUrl + "max_body_bytes = \"1M\"\n"),
                   {"test.toml:4: [server] max_body_bytes: expected an integer, got string"}},
@@ -915,10 +944,10 @@ INSTANTIATE_TEST_SUITE_P(
                    "(write 90s, 15m, 12h or 7d)"}},
         ErrorCase{"IdleTimeoutZero",
                   with_session("idle_timeout = \"0s\"\n"),
-                  {"test.toml:2: [session] idle_timeout: must be at least 1s, got 0s"}},
+                  {"test.toml:2: [session] idle_timeout: must be between 1s and 366d, got 0s"}},
         ErrorCase{"AbsoluteTimeoutZero",
                   with_session("absolute_timeout = \"0m\"\n"),
-                  {"test.toml:2: [session] absolute_timeout: must be at least 1s, got 0s"}},
+                  {"test.toml:2: [session] absolute_timeout: must be between 1s and 366d, got 0s"}},
         ErrorCase{"IdleLongerThanAbsolute",
                   with_session("idle_timeout = \"13h\"\nabsolute_timeout = \"12h\"\n"),
                   {"test.toml:2: [session] idle_timeout: 13h is longer than absolute_timeout "
@@ -1124,19 +1153,19 @@ INSTANTIATE_TEST_SUITE_P(
                   {"test.toml:3: unknown key \"ban_time\" in [lockout]"}},
         ErrorCase{"MaxFailuresZero",
                   with_lockout("max_failures = 0\n"),
-                  {"test.toml:2: [lockout] max_failures: must be at least 1, got 0"}},
+                  {"test.toml:2: [lockout] max_failures: must be between 1 and 1000000, got 0"}},
         ErrorCase{"MaxFailuresString",
                   with_lockout("max_failures = \"5\"\n"),
                   {"test.toml:2: [lockout] max_failures: expected an integer, got string"}},
         ErrorCase{"IpMaxFailuresNegative",
                   with_lockout("ip_max_failures = -1\n"),
-                  {"test.toml:2: [lockout] ip_max_failures: must be at least 1, got -1"}},
+                  {"test.toml:2: [lockout] ip_max_failures: must be between 1 and 1000000, got -1"}},
         ErrorCase{"IpMaxFailuresFloat",
                   with_lockout("ip_max_failures = 50.0\n"),
                   {"test.toml:2: [lockout] ip_max_failures: expected an integer, got float"}},
         ErrorCase{"WindowZero",
                   with_lockout("window = \"0s\"\n"),
-                  {"test.toml:2: [lockout] window: must be at least 1s, got 0s"}},
+                  {"test.toml:2: [lockout] window: must be between 1s and 366d, got 0s"}},
         ErrorCase{"WindowNotADuration",
                   with_lockout("window = \"15 minutes\"\n"),
                   {"test.toml:2: [lockout] window: \"15 minutes\" is not a duration (write 90s, "
@@ -1152,12 +1181,12 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"EveryKeyWrongAtOnce",
                   with_lockout("max_failures = 0\nwindow = \"x\"\nlock_duration = true\n"
                                "ip_max_failures = 0\n"),
-                  {"test.toml:2: [lockout] max_failures: must be at least 1, got 0",
+                  {"test.toml:2: [lockout] max_failures: must be between 1 and 1000000, got 0",
                    "test.toml:3: [lockout] window: \"x\" is not a duration (write 90s, 15m, 12h "
                    "or 7d)",
                    "test.toml:4: [lockout] lock_duration: expected a duration string such as "
                    "\"15m\", got boolean",
-                   "test.toml:5: [lockout] ip_max_failures: must be at least 1, got 0"}}),
+                   "test.toml:5: [lockout] ip_max_failures: must be between 1 and 1000000, got 0"}}),
     error_case_name);
 
 INSTANTIATE_TEST_SUITE_P(
@@ -1168,7 +1197,7 @@ INSTANTIATE_TEST_SUITE_P(
                   {"test.toml:3: unknown key \"keep\" in [audit]"}},
         ErrorCase{"RetentionZero",
                   with_all("[audit]\nretention = \"0s\"\n"),
-                  {"test.toml:2: [audit] retention: must be at least 1s, got 0s"}},
+                  {"test.toml:2: [audit] retention: must be between 1s and 3660d, got 0s"}},
         ErrorCase{"RetentionNotADuration",
                   with_all("[audit]\nretention = \"6 months\"\n"),
                   {"test.toml:2: [audit] retention: \"6 months\" is not a duration (write 90s, "
@@ -1382,6 +1411,140 @@ INSTANTIATE_TEST_SUITE_P(
     error_case_name);
 
 // ---------------------------------------------------------------------------------------
+// Bounds: every number and every duration has a maximum (and a minimum), so no
+// configured value can overflow the arithmetic it later takes part in.
+
+struct BoundedKey {
+  std::string label;  // "[lockout] lock_duration", as the messages write it
+  std::string key;
+  int line;           // where `key = …` lands in document()
+  std::string (*document)(const std::string& line);  // "key = value\n" -> whole file
+  bool duration;
+  long long min, max;  // seconds for durations
+};
+
+std::string server_doc(const std::string& line) { return with_server(kListenAndUrl + line); }
+std::string session_doc(const std::string& line) { return with_session(line); }
+// idle_timeout and absolute_timeout are also checked against each other; the other one
+// is set so that only the bound under test can fail.
+std::string idle_doc(const std::string& line) { return with_session(line + "absolute_timeout = \"366d\"\n"); }
+std::string absolute_doc(const std::string& line) { return with_session(line + "idle_timeout = \"1s\"\n"); }
+std::string lockout_doc(const std::string& line) { return with_all("[lockout]\n" + line); }
+std::string audit_doc(const std::string& line) { return with_all("[audit]\n" + line); }
+std::string ldap_doc(const std::string& line) { return with_all(ldap_table(line)); }
+std::string oidc_doc(const std::string& line) { return with_all(oidc_table(line)); }
+
+const std::vector<BoundedKey>& bounded_keys() {
+  static const std::vector<BoundedKey> keys = {
+      {"[server] upstream_connect_timeout", "upstream_connect_timeout", 4, server_doc, true, 1, 300},
+      {"[server] upstream_timeout", "upstream_timeout", 4, server_doc, true, 1, 86400},
+      {"[server] shutdown_timeout", "shutdown_timeout", 4, server_doc, true, 1, 3600},
+      {"[server] max_body_bytes", "max_body_bytes", 4, server_doc, false, 1, 1LL << 40},
+      {"[server] max_header_bytes", "max_header_bytes", 4, server_doc, false, 1024, 1048576},
+      {"[server] threads", "threads", 4, server_doc, false, 0, 256},
+      {"[session] idle_timeout", "idle_timeout", 2, idle_doc, true, 1, 366 * 86400},
+      {"[session] absolute_timeout", "absolute_timeout", 2, absolute_doc, true, 1, 366 * 86400},
+      {"[session] assertion_ttl", "assertion_ttl", 2, session_doc, true, 10, 3600},
+      {"[lockout] max_failures", "max_failures", 2, lockout_doc, false, 1, 1000000},
+      {"[lockout] ip_max_failures", "ip_max_failures", 2, lockout_doc, false, 1, 1000000},
+      {"[lockout] window", "window", 2, lockout_doc, true, 1, 366 * 86400},
+      {"[lockout] lock_duration", "lock_duration", 2, lockout_doc, true, 0, 366 * 86400},
+      {"[audit] retention", "retention", 2, audit_doc, true, 1, 3660LL * 86400},
+      {"[directory] connect_timeout", "connect_timeout", 9, ldap_doc, true, 1, 60},
+      {"[directory] timeout", "timeout", 9, ldap_doc, true, 1, 300},
+      {"[directory] retry_after", "retry_after", 9, ldap_doc, true, 1, 3600},
+      {"[directory] group_cache_ttl", "group_cache_ttl", 9, ldap_doc, true, 0, 3600},
+      {"[directory] pool_size", "pool_size", 9, ldap_doc, false, 1, 256},
+      {"[oidc] clock_skew", "clock_skew", 7, oidc_doc, true, 0, 600},
+      {"[oidc] timeout", "timeout", 7, oidc_doc, true, 1, 120},
+      {"[oidc] discovery_refresh", "discovery_refresh", 7, oidc_doc, true, 60, 7 * 86400},
+      {"[oidc] jwks_refetch_interval", "jwks_refetch_interval", 7, oidc_doc, true, 1, 3600},
+  };
+  return keys;
+}
+
+struct BoundCase {
+  std::string name;
+  std::string text;  // the whole document
+  std::optional<std::string> error;  // nullopt: accepted
+};
+
+std::string case_name(const std::string& key, const std::string& what) {
+  std::string out;
+  for (char c : key + "_" + what) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return out;
+}
+
+// For each key: its minimum and maximum accepted, one beyond each, and values that
+// overflow 64 bits or any clock (as durations: in every unit).
+std::vector<BoundCase> bound_cases() {
+  std::vector<BoundCase> out;
+  for (const auto& k : bounded_keys()) {
+    const std::string prefix = "test.toml:" + std::to_string(k.line) + ": " + k.label + ": ";
+    auto add = [&](const std::string& what, const std::string& value, std::optional<std::string> error) {
+      out.push_back({case_name(k.key + "_" + k.label.substr(1, k.label.find(']') - 1), what),
+                     k.document(k.key + " = " + value + "\n"),
+                     error ? std::optional(prefix + *error) : std::nullopt});
+    };
+    if (k.duration) {
+      const std::string range =
+          "must be between " + format_duration(Seconds(k.min)) + " and " + format_duration(Seconds(k.max)) + ", got ";
+      auto quoted = [](const std::string& v) { return "\"" + v + "\""; };
+      add("Min", quoted(std::to_string(k.min) + "s"), std::nullopt);
+      add("Max", quoted(std::to_string(k.max) + "s"), std::nullopt);
+      add("MaxPlusOne", quoted(std::to_string(k.max + 1) + "s"), range + format_duration(Seconds(k.max + 1)));
+      if (k.min > 0) add("MinMinusOne", quoted(std::to_string(k.min - 1) + "s"), range + format_duration(Seconds(k.min - 1)));
+      add("OneHundredYears", quoted("36500d"), range + "36500d");
+      // Beyond kMaxDuration: not parsed at all, the text is quoted back.
+      for (std::string v : {"106751991167300d", "36501d", "876001h", "52560001m", "3153600001s",
+                                   "9223372036854775807s", "9223372036854775808s", "9223372036854775807d",
+                                   "153722867280912931m", "99999999999999999999999999999999h"})
+        add("Huge_" + v, quoted(v), range + quoted(v));
+      add("Negative", quoted("-1s"), "\"-1s\" is not a duration (write 90s, 15m, 12h or 7d)");
+    } else {
+      const std::string range = "must be between " + std::to_string(k.min) + " and " + std::to_string(k.max) + ", got ";
+      add("Min", std::to_string(k.min), std::nullopt);
+      add("Max", std::to_string(k.max), std::nullopt);
+      add("MaxPlusOne", std::to_string(k.max + 1), range + std::to_string(k.max + 1));
+      add("MinMinusOne", std::to_string(k.min - 1), range + std::to_string(k.min - 1));
+      add("Int64Max", "9223372036854775807", range + "9223372036854775807");
+      add("Int64Min", "-9223372036854775808", range + "-9223372036854775808");
+      add("Hex", "0x7fffffffffffffff", range + "9223372036854775807");
+      add("MinusOne", "-1", k.min <= -1 ? std::nullopt : std::optional(range + "-1"));
+    }
+  }
+  return out;
+}
+
+class ConfigBounds : public testing::TestWithParam<BoundCase> {};
+
+TEST_P(ConfigBounds, EveryNumberAndDurationIsBounded) {
+  const auto& c = GetParam();
+  auto result = parse_config(c.text, "test.toml");
+  if (c.error) {
+    EXPECT_EQ(messages(result), std::vector<std::string>{*c.error}) << c.text;
+    EXPECT_FALSE(result.config);
+  } else {
+    EXPECT_EQ(messages(result), std::vector<std::string>{}) << c.text;
+    EXPECT_TRUE(result.config);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, ConfigBounds, testing::ValuesIn(bound_cases()),
+                         [](const testing::TestParamInfo<BoundCase>& info) { return info.param.name; });
+
+// An integer beyond 64 bits is a TOML syntax error: one error, at its line.
+TEST(ParseConfig, IntegerBeyondSixtyFourBitsIsAnErrorAtItsLine) {
+  for (std::string v : {"9223372036854775808", "-9223372036854775809", "99999999999999999999999",
+                               "0xffffffffffffffffff"}) {
+    auto result = parse_config(with_all("[lockout]\nmax_failures = " + v + "\n"), "test.toml");
+    EXPECT_FALSE(result.config) << v;
+    ASSERT_EQ(result.errors.size(), 1u) << v;
+    EXPECT_EQ(result.errors[0].line, 2) << v;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Whole-file behaviour
 
 TEST(ParseConfig, CollectsEveryErrorSortedByLine) {
@@ -1414,7 +1577,7 @@ TEST(ParseConfig, CollectsEveryErrorSortedByLine) {
                 "test.toml:8: unknown key \"color\" in [server]",
                 "test.toml:10: [session] idle_timeout: \"15 minutes\" is not a duration (write "
                 "90s, 15m, 12h or 7d)",
-                "test.toml:12: [lockout] max_failures: must be at least 1, got 0",
+                "test.toml:12: [lockout] max_failures: must be between 1 and 1000000, got 0",
             }));
 }
 
