@@ -15,6 +15,7 @@
 #include <string>
 #include <utility>
 
+#include "common/path_normal.h"
 #include "config/config.h"
 
 namespace gatehouse::config {
@@ -134,6 +135,40 @@ bool valid_route_host(std::string_view host) {
     if (!ok) return false;
   }
   return true;
+}
+
+std::string strip_trailing_slashes(std::string_view prefix) {
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
+  return std::string(prefix);
+}
+
+// Routing compares the normal form of a request path (common/path_normal.h) with the
+// route prefixes, so a prefix written in any other form could never match and its
+// requests would fall through to another route. Such a prefix is refused, naming the
+// form to write, rather than silently rewritten: what the file says is what routes.
+// Trailing slashes are the one thing dropped silently ("/app/" routes as "/app").
+std::optional<std::string> prefix_problem(std::string_view prefix) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string ascii;  // raw non-ASCII bytes percent-encoded, as a browser sends them
+  for (char c : prefix) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) {
+      ascii += '%';
+      ascii += hex[u >> 4];
+      ascii += hex[u & 15];
+    } else {
+      ascii += c;
+    }
+  }
+  const auto normal = normalise_path(ascii);
+  if (!normal)
+    return quote(prefix) +
+           " can never match: requests whose path holds an encoded \"/\" or \"\\\" (%2F, %5C), a "
+           "\"\\\", a control character or a malformed %-escape are refused with 400";
+  const std::string want = strip_trailing_slashes(*normal);
+  if (want == strip_trailing_slashes(prefix)) return std::nullopt;
+  return quote(prefix) + " can never match: requests are routed by their normalised path; write " +
+         quote(want);
 }
 
 // nullopt when `path` is a readable regular file, else what is wrong with it.
@@ -979,10 +1014,10 @@ class Loader {
           s.fail("path_prefix", quote(*v) + " does not start with \"/\"");
         } else if (v->find_first_of(" \t\r\n?#") != std::string::npos) {
           s.fail("path_prefix", quote(*v) + " contains a space, \"?\" or \"#\"");
+        } else if (auto problem = prefix_problem(*v)) {
+          s.fail("path_prefix", *problem);
         } else {
-          std::string prefix = *v;
-          while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
-          r.path_prefix = prefix;
+          r.path_prefix = strip_trailing_slashes(*v);
           prefix_ok = true;
         }
       }

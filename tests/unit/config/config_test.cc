@@ -1411,6 +1411,79 @@ INSTANTIATE_TEST_SUITE_P(
     error_case_name);
 
 // ---------------------------------------------------------------------------------------
+// Route prefixes are held to the normal form request paths are routed by
+
+struct PrefixCase {
+  std::string name;
+  std::string prefix;  // as written in the file (TOML basic-string escapes allowed)
+  std::string normal;  // the form to write; "" when no form can ever match
+};
+
+class RoutePrefixNotNormal : public testing::TestWithParam<PrefixCase> {};
+
+TEST_P(RoutePrefixNotNormal, IsRefusedNamingTheNormalForm) {
+  const auto& c = GetParam();
+  auto result = parse_config(
+      with_routes("[[route]]\npath_prefix = \"" + c.prefix + "\"\nupstream = \"http://127.0.0.1:1\"\n"), "test.toml");
+  EXPECT_FALSE(result.config) << c.prefix;
+  ASSERT_EQ(result.errors.size(), 1u) << c.prefix;
+  const std::string m = result.errors[0].to_string();
+  EXPECT_EQ(m.rfind("test.toml:2: [route] path_prefix: ", 0), 0u) << m;
+  EXPECT_NE(m.find("can never match"), std::string::npos) << m;
+  if (!c.normal.empty()) {
+    EXPECT_EQ(m.substr(m.size() - c.normal.size() - 8), "write \"" + c.normal + "\"") << m;
+    // The form it names is accepted as it is.
+    auto fixed = parse_config(
+        with_routes("[[route]]\npath_prefix = \"" + c.normal + "\"\nupstream = \"http://127.0.0.1:1\"\n"), "test.toml");
+    EXPECT_EQ(messages(fixed), std::vector<std::string>{}) << c.normal;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, RoutePrefixNotNormal,
+    testing::Values(
+        // Escapes of unreserved characters: requests arrive with them decoded.
+        PrefixCase{"TildeEncoded", "/%7Eadmin", "/~admin"}, PrefixCase{"TildeEncodedLower", "/%7eadmin", "/~admin"},
+        PrefixCase{"LetterEncoded", "/%61dmin", "/admin"}, PrefixCase{"UpperLetterEncoded", "/%41dmin", "/Admin"},
+        PrefixCase{"DigitEncoded", "/v%31", "/v1"}, PrefixCase{"DashEncoded", "/a%2Db", "/a-b"},
+        PrefixCase{"UnderscoreEncoded", "/a%5fb", "/a_b"}, PrefixCase{"DotEncodedInName", "/a%2Eb", "/a.b"},
+        PrefixCase{"AllEncoded", "/%61%64%6D%69%6E", "/admin"},
+        // Other escapes are kept, upper-cased.
+        PrefixCase{"LowerHexEscape", "/a%3fb", "/a%3Fb"}, PrefixCase{"LowerHexUtf8", "/a%c3%a9", "/a%C3%A9"},
+        PrefixCase{"MixedCaseHex", "/a%3F%3fb", "/a%3F%3Fb"},
+        // Dot segments, raw and encoded.
+        PrefixCase{"DotSegment", "/api/./internal", "/api/internal"},
+        PrefixCase{"DotDotSegment", "/api/../internal", "/internal"},
+        PrefixCase{"DotDotAboveRoot", "/../admin", "/admin"}, PrefixCase{"DotAtEnd", "/api/.", "/api"},
+        PrefixCase{"DotDotAtEnd", "/api/internal/..", "/api"}, PrefixCase{"OnlyDot", "/.", "/"},
+        PrefixCase{"OnlyDotDot", "/..", "/"}, PrefixCase{"EncodedDot", "/api/%2e/internal", "/api/internal"},
+        PrefixCase{"EncodedDotDot", "/api/%2e%2e/internal", "/internal"},
+        PrefixCase{"HalfEncodedDotDot", "/api/.%2E/internal", "/internal"},
+        // Repeated slashes inside the prefix (trailing ones are simply dropped).
+        PrefixCase{"DoubleSlash", "/api//internal", "/api/internal"}, PrefixCase{"LeadingDoubleSlash", "//admin", "/admin"},
+        PrefixCase{"ManySlashes", "/a///b////c", "/a/b/c"},
+        // Raw non-ASCII: browsers send it percent-encoded.
+        PrefixCase{"NonAscii", "/caf\\u00e9", "/caf%C3%A9"},
+        // Forms no request can have: refused with 400 before routing.
+        PrefixCase{"EncodedSlash", "/a%2Fb", ""}, PrefixCase{"EncodedSlashLower", "/a%2fb", ""},
+        PrefixCase{"EncodedBackslash", "/a%5Cb", ""}, PrefixCase{"Backslash", "/a\\\\b", ""},
+        PrefixCase{"EncodedNul", "/a%00b", ""}, PrefixCase{"EncodedControl", "/a%1Fb", ""},
+        PrefixCase{"EncodedDel", "/a%7Fb", ""}, PrefixCase{"Control", "/a\\u0001b", ""},
+        PrefixCase{"Del", "/a\\u007fb", ""}, PrefixCase{"TruncatedEscape", "/a%4", ""},
+        PrefixCase{"EscapeAtEnd", "/a%", ""}, PrefixCase{"BadHexEscape", "/a%zzb", ""}),
+    [](const testing::TestParamInfo<PrefixCase>& info) { return info.param.name; });
+
+TEST(ParseConfig, NormalRoutePrefixesAreAcceptedAsWritten) {
+  for (std::string prefix : {"/", "/app", "/~admin", "/a%3Fb", "/caf%C3%A9", "/a.b/c..d/...", "/a;b=c", "/a:b@c",
+                             "/!$&'()*+,=", "/.well-known"}) {
+    auto result = parse_config(
+        with_routes("[[route]]\npath_prefix = \"" + prefix + "\"\nupstream = \"http://127.0.0.1:1\"\n"), "test.toml");
+    ASSERT_EQ(messages(result), std::vector<std::string>{}) << prefix;
+    EXPECT_EQ(result.config->routes[0].path_prefix, prefix);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Bounds: every number and every duration has a maximum (and a minimum), so no
 // configured value can overflow the arithmetic it later takes part in.
 
