@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "common/path_normal.h"
+#include "common/secret_file.h"
 #include "config/config.h"
 
 namespace gatehouse::config {
@@ -183,6 +184,56 @@ std::optional<std::string> file_problem(const std::string& path) {
   bool is_dir = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
   ::close(fd);
   if (is_dir) return quote(path) + " is a directory, not a file";
+  return std::nullopt;
+}
+
+// Whether this process may `mode` (R_OK, W_OK, X_OK) `path`, by its effective ids: what
+// `serve` would find, when `config check` runs as the user the service runs as.
+std::optional<std::string> access_problem(const std::string& path, int mode) {
+  if (::faccessat(AT_FDCWD, path.c_str(), mode, AT_EACCESS) == 0) return std::nullopt;
+  return std::string(std::strerror(errno));
+}
+
+// The directory a file named by the configuration is (to be) created in; "." for a
+// bare file name.
+std::string parent_of(const std::string& path) {
+  std::string parent = std::filesystem::path(path).parent_path().string();
+  return parent.empty() ? "." : parent;
+}
+
+// nullopt when new files can be created in `dir`, else what is wrong with it.
+std::optional<std::string> directory_problem(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return "missing directory " + quote(dir);
+    return "cannot use directory " + quote(dir) + ": " + std::strerror(errno);
+  }
+  if (!S_ISDIR(st.st_mode)) return quote(dir) + " is not a directory";
+  if (auto problem = access_problem(dir, W_OK | X_OK))
+    return "cannot create files in directory " + quote(dir) + ": " + *problem;
+  return std::nullopt;
+}
+
+// `serve` opens the SQLite database read-write, creating it when absent, and keeps its
+// -wal and -shm files beside it: the directory must be writable either way.
+std::optional<std::string> store_path_problem(const std::string& path) {
+  if (path == ":memory:") return std::nullopt;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return quote(path) + " is a directory, not a file";
+    if (!S_ISREG(st.st_mode)) return quote(path) + " is not a regular file";
+    if (auto problem = access_problem(path, R_OK | W_OK)) return "cannot write " + quote(path) + ": " + *problem;
+  } else if (errno != ENOENT && errno != ENOTDIR && errno != EACCES) {
+    return "cannot use " + quote(path) + ": " + std::strerror(errno);
+  }
+  return directory_problem(parent_of(path));
+}
+
+// A secret file (a password, a client secret) as `serve` reads it: readable, not empty.
+std::optional<std::string> secret_file_problem(const std::string& path) {
+  if (auto problem = file_problem(path)) return problem;
+  auto secret = read_secret_file(path);
+  if (!secret) return quote(path) + " is empty";
   return std::nullopt;
 }
 
@@ -524,6 +575,8 @@ class Loader {
     if (auto v = s.string("path", true)) {
       if (v->empty()) {
         s.fail("path", "must not be empty");
+      } else if (auto problem = store_path_problem(*v)) {
+        s.fail("path", *problem);
       } else {
         c.path = *v;
       }
@@ -543,17 +596,22 @@ class Loader {
       s.fail("master_key_file", quote(*v) + " is a directory, not a file");
       return;
     }
-    fs::path parent = path.parent_path();
-    if (!parent.empty()) {
-      auto status = fs::status(parent, ec);
-      if (!fs::exists(status)) {
-        s.fail("master_key_file", "missing directory " + quote(parent.string()));
+    if (fs::exists(path, ec)) {
+      // serve reads it: 32 raw bytes, or 64 hexadecimal digits and a line end.
+      if (auto problem = file_problem(*v)) {
+        s.fail("master_key_file", *problem);
         return;
       }
-      if (!fs::is_directory(status)) {
-        s.fail("master_key_file", quote(parent.string()) + " is not a directory");
+      const auto size = fs::file_size(path, ec);
+      if (!ec && size != 32 && (size < 64 || size > 66)) {
+        s.fail("master_key_file", quote(*v) + " has " + std::to_string(size) +
+                                      " bytes; a master key is 32 raw bytes or 64 hexadecimal digits");
         return;
       }
+    } else if (auto problem = directory_problem(parent_of(*v))) {
+      // serve (and `keys init`) create it.
+      s.fail("master_key_file", "missing file " + quote(*v) + ", and it cannot be created: " + *problem);
+      return;
     }
     c.master_key_file = *v;
   }
@@ -782,7 +840,7 @@ class Loader {
     } else if (c.bind_dn.empty() && !c.bind_password_file.empty()) {
       fail("bind_password_file", "is set but bind_dn is not");
     } else if (!c.bind_password_file.empty()) {
-      if (auto problem = file_problem(c.bind_password_file)) fail("bind_password_file", *problem);
+      if (auto problem = secret_file_problem(c.bind_password_file)) fail("bind_password_file", *problem);
     }
     if (c.bind_dn.empty() && c.bind_template.empty()) {
       errors_.add(s.line(), "[directory] " + quote(d.name) +
@@ -904,7 +962,7 @@ class Loader {
       if (s.has("client_id") && c.client_id.empty()) fail("client_id", "must not be empty");
       get_string("client_secret_file", c.client_secret_file, true);
       if (!c.client_secret_file.empty()) {
-        if (auto problem = file_problem(c.client_secret_file)) fail("client_secret_file", *problem);
+        if (auto problem = secret_file_problem(c.client_secret_file)) fail("client_secret_file", *problem);
       }
 
       if (s.has("scopes")) {

@@ -1,6 +1,8 @@
 #include "config/config.h"
 
 #include <gtest/gtest.h>
+#include <grp.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -910,7 +912,8 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(
         ErrorCase{"MasterKeyDirectoryMissing",
                   with_keys("master_key_file = \"/nonexistent-gatehouse-test/master.key\"\n"),
-                  {"test.toml:2: [keys] master_key_file: missing directory "
+                  {"test.toml:2: [keys] master_key_file: missing file "
+                   "\"/nonexistent-gatehouse-test/master.key\", and it cannot be created: missing directory "
                    "\"/nonexistent-gatehouse-test\""}},
         ErrorCase{"MasterKeyFileIsADirectory",
                   with_keys("master_key_file = \"/\"\n"),
@@ -1616,6 +1619,216 @@ TEST(ParseConfig, IntegerBeyondSixtyFourBitsIsAnErrorAtItsLine) {
     EXPECT_EQ(result.errors[0].line, 2) << v;
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// What `serve` needs from the file system is checked by `config check` too
+
+// parse_config in a child process that runs as nobody when the tests run as root (root
+// may write and read anything, so permission checks would pass); its messages come back
+// through a pipe.
+std::vector<std::string> messages_unprivileged(const std::string& text) {
+  int fds[2];
+  if (::pipe(fds) != 0) return {"pipe failed"};
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string out;
+    if (::geteuid() == 0 && (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
+                             ::setresuid(65534, 65534, 65534) != 0)) {
+      out = "could not drop privileges";
+    } else {
+      for (const auto& m : messages(parse_config(text, "test.toml"))) out += m + "\n";
+    }
+    for (std::size_t done = 0; done < out.size();) {
+      const ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string all;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) all.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  std::vector<std::string> out;
+  std::istringstream lines(all);
+  for (std::string line; std::getline(lines, line);) out.push_back(line);
+  return out;
+}
+
+struct FsCase {
+  std::string name;
+  void (*setup)(const TempDir& dir);  // files and modes; the directory itself is 0777
+  std::string text;                   // "@" stands for the directory
+  std::vector<std::string> expected;  // likewise
+};
+
+void nothing(const TempDir&) {}
+void write_mode(const TempDir& dir, const std::string& name, const std::string& content, fs::perms mode) {
+  dir.write(name, content);
+  fs::permissions(dir.file(name), mode);
+}
+void make_dir(const TempDir& dir, const std::string& name, fs::perms mode) {
+  fs::create_directories(dir.file(name));
+  fs::permissions(dir.file(name), mode);
+}
+constexpr auto kAll = fs::perms::all;
+constexpr auto kReadOnly = fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read;
+constexpr auto kReadExec = kReadOnly | fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec;
+const std::string kKey32(32, 'k');
+const std::string kKeyHex = std::string(64, 'a') + "\n";
+
+// [[oidc]] with client_secret_file on line 5.
+std::string oidc_secret_doc(const std::string& file) {
+  return with_all("[[oidc]]\nname = \"sso\"\nissuer = \"https://idp.example.org\"\nclient_id = \"gatehouse\"\n"
+                  "client_secret_file = \"" + file + "\"\ntenant = \"example\"\n");
+}
+// [[directory]] kind = "ldap" with bind_password_file on line 9.
+std::string ldap_secret_doc(const std::string& file) {
+  return with_all(ldap_table("bind_password_file = \"" + file + "\"\n", true, false));
+}
+
+class ServeNeeds : public testing::TestWithParam<FsCase> {};
+
+TEST_P(ServeNeeds, AreCheckedWithFileAndLine) {
+  const auto& c = GetParam();
+  TempDir dir;
+  fs::permissions(dir.path(), kAll);
+  c.setup(dir);
+  const std::string at = dir.path().string();
+  std::vector<std::string> expected;
+  for (const auto& e : c.expected) expected.push_back(replace_all(e, "@", at));
+  EXPECT_EQ(messages_unprivileged(replace_all(c.text, "@", at)), expected);
+  // Leave everything removable.
+  for (const auto& entry : fs::recursive_directory_iterator(dir.path())) fs::permissions(entry.path(), kAll);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Store, ServeNeeds,
+    testing::Values(
+        FsCase{"NewFileInWritableDirectory", nothing, with_store("path = \"@/gh.db\"\n"), {}},
+        FsCase{"ExistingWritableFile", [](const TempDir& d) { write_mode(d, "gh.db", "", kAll); },
+               with_store("path = \"@/gh.db\"\n"), {}},
+        FsCase{"InMemory", nothing, with_store("path = \":memory:\"\n"), {}},
+        FsCase{"DirectoryMissing", nothing, with_store("path = \"@/missing/gh.db\"\n"),
+               {"test.toml:2: [store] path: missing directory \"@/missing\""}},
+        FsCase{"NestedDirectoryMissing", nothing, with_store("path = \"@/a/b/c/gh.db\"\n"),
+               {"test.toml:2: [store] path: missing directory \"@/a/b/c\""}},
+        FsCase{"ParentIsAFile", [](const TempDir& d) { write_mode(d, "file", "x", kAll); },
+               with_store("path = \"@/file/gh.db\"\n"), {"test.toml:2: [store] path: \"@/file\" is not a directory"}},
+        FsCase{"PathIsADirectory", nothing, with_store("path = \"@\"\n"),
+               {"test.toml:2: [store] path: \"@\" is a directory, not a file"}},
+        FsCase{"PathIsADirectoryWithSlash", nothing, with_store("path = \"@/\"\n"),
+               {"test.toml:2: [store] path: \"@/\" is a directory, not a file"}},
+        FsCase{"PathIsADevice", nothing, with_store("path = \"/dev/null\"\n"),
+               {"test.toml:2: [store] path: \"/dev/null\" is not a regular file"}},
+        FsCase{"DirectoryNotWritable", [](const TempDir& d) { make_dir(d, "ro", kReadExec); },
+               with_store("path = \"@/ro/gh.db\"\n"),
+               {"test.toml:2: [store] path: cannot create files in directory \"@/ro\": Permission denied"}},
+        FsCase{"DirectoryNotSearchable", [](const TempDir& d) { make_dir(d, "nox", kReadOnly); },
+               with_store("path = \"@/nox/gh.db\"\n"),
+               {"test.toml:2: [store] path: cannot create files in directory \"@/nox\": Permission denied"}},
+        FsCase{"ExistingFileInReadOnlyDirectory",
+               [](const TempDir& d) {
+                 make_dir(d, "ro", kAll);
+                 write_mode(d, "ro/gh.db", "", kAll);
+                 fs::permissions(d.file("ro"), kReadExec);
+               },
+               with_store("path = \"@/ro/gh.db\"\n"),
+               {"test.toml:2: [store] path: cannot create files in directory \"@/ro\": Permission denied"}},
+        FsCase{"ExistingFileReadOnly", [](const TempDir& d) { write_mode(d, "gh.db", "", kReadOnly); },
+               with_store("path = \"@/gh.db\"\n"),
+               {"test.toml:2: [store] path: cannot write \"@/gh.db\": Permission denied"}},
+        FsCase{"ExistingFileUnreadable", [](const TempDir& d) { write_mode(d, "gh.db", "", fs::perms::none); },
+               with_store("path = \"@/gh.db\"\n"),
+               {"test.toml:2: [store] path: cannot write \"@/gh.db\": Permission denied"}}),
+    [](const testing::TestParamInfo<FsCase>& info) { return info.param.name; });
+
+INSTANTIATE_TEST_SUITE_P(
+    Keys, ServeNeeds,
+    testing::Values(
+        FsCase{"AbsentInWritableDirectory", nothing, with_keys("master_key_file = \"@/master.key\"\n"), {}},
+        FsCase{"RawKey", [](const TempDir& d) { write_mode(d, "master.key", kKey32, kReadOnly); },
+               with_keys("master_key_file = \"@/master.key\"\n"), {}},
+        FsCase{"HexKey", [](const TempDir& d) { write_mode(d, "master.key", kKeyHex, kReadOnly); },
+               with_keys("master_key_file = \"@/master.key\"\n"), {}},
+        FsCase{"HexKeyCrLf", [](const TempDir& d) { write_mode(d, "master.key", std::string(64, 'a') + "\r\n", kReadOnly); },
+               with_keys("master_key_file = \"@/master.key\"\n"), {}},
+        FsCase{"DirectoryMissing", nothing, with_keys("master_key_file = \"@/missing/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: missing file \"@/missing/master.key\", and it cannot be "
+                "created: missing directory \"@/missing\""}},
+        FsCase{"ParentIsAFile", [](const TempDir& d) { write_mode(d, "file", "x", kAll); },
+               with_keys("master_key_file = \"@/file/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: missing file \"@/file/master.key\", and it cannot be "
+                "created: \"@/file\" is not a directory"}},
+        FsCase{"AbsentInReadOnlyDirectory", [](const TempDir& d) { make_dir(d, "ro", kReadExec); },
+               with_keys("master_key_file = \"@/ro/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: missing file \"@/ro/master.key\", and it cannot be "
+                "created: cannot create files in directory \"@/ro\": Permission denied"}},
+        FsCase{"Unreadable", [](const TempDir& d) { write_mode(d, "master.key", kKey32, fs::perms::none); },
+               with_keys("master_key_file = \"@/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: cannot read file \"@/master.key\": Permission denied"}},
+        FsCase{"Empty", [](const TempDir& d) { write_mode(d, "master.key", "", kReadOnly); },
+               with_keys("master_key_file = \"@/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: \"@/master.key\" has 0 bytes; a master key is 32 raw "
+                "bytes or 64 hexadecimal digits"}},
+        FsCase{"TooShort", [](const TempDir& d) { write_mode(d, "master.key", std::string(31, 'k'), kReadOnly); },
+               with_keys("master_key_file = \"@/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: \"@/master.key\" has 31 bytes; a master key is 32 raw "
+                "bytes or 64 hexadecimal digits"}},
+        FsCase{"BetweenRawAndHex", [](const TempDir& d) { write_mode(d, "master.key", std::string(33, 'k'), kReadOnly); },
+               with_keys("master_key_file = \"@/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: \"@/master.key\" has 33 bytes; a master key is 32 raw "
+                "bytes or 64 hexadecimal digits"}},
+        FsCase{"TooLong", [](const TempDir& d) { write_mode(d, "master.key", std::string(4096, 'k'), kReadOnly); },
+               with_keys("master_key_file = \"@/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: \"@/master.key\" has 4096 bytes; a master key is 32 raw "
+                "bytes or 64 hexadecimal digits"}}),
+    [](const testing::TestParamInfo<FsCase>& info) { return info.param.name; });
+
+INSTANTIATE_TEST_SUITE_P(
+    SecretFiles, ServeNeeds,
+    testing::Values(
+        FsCase{"OidcSecret", [](const TempDir& d) { write_mode(d, "secret", "s3cret\n", kReadOnly); },
+               oidc_secret_doc("@/secret"), {}},
+        FsCase{"OidcSecretMissing", nothing, oidc_secret_doc("@/secret"),
+               {"test.toml:5: [oidc] client_secret_file: missing file \"@/secret\""}},
+        FsCase{"OidcSecretEmpty", [](const TempDir& d) { write_mode(d, "secret", "", kReadOnly); },
+               oidc_secret_doc("@/secret"), {"test.toml:5: [oidc] client_secret_file: \"@/secret\" is empty"}},
+        FsCase{"OidcSecretOnlyANewline", [](const TempDir& d) { write_mode(d, "secret", "\n", kReadOnly); },
+               oidc_secret_doc("@/secret"), {"test.toml:5: [oidc] client_secret_file: \"@/secret\" is empty"}},
+        FsCase{"OidcSecretOnlyCrLf", [](const TempDir& d) { write_mode(d, "secret", "\r\n", kReadOnly); },
+               oidc_secret_doc("@/secret"), {"test.toml:5: [oidc] client_secret_file: \"@/secret\" is empty"}},
+        FsCase{"OidcSecretUnreadable", [](const TempDir& d) { write_mode(d, "secret", "s3cret", fs::perms::none); },
+               oidc_secret_doc("@/secret"),
+               {"test.toml:5: [oidc] client_secret_file: cannot read file \"@/secret\": Permission denied"}},
+        FsCase{"OidcSecretIsADirectory", [](const TempDir& d) { make_dir(d, "secret", kAll); },
+               oidc_secret_doc("@/secret"),
+               {"test.toml:5: [oidc] client_secret_file: \"@/secret\" is a directory, not a file"}},
+        FsCase{"LdapPassword", [](const TempDir& d) { write_mode(d, "ldap.pw", "pw", kReadOnly); },
+               ldap_secret_doc("@/ldap.pw"), {}},
+        FsCase{"LdapPasswordMissing", nothing, ldap_secret_doc("@/ldap.pw"),
+               {"test.toml:9: [directory] bind_password_file: missing file \"@/ldap.pw\""}},
+        FsCase{"LdapPasswordEmpty", [](const TempDir& d) { write_mode(d, "ldap.pw", "", kReadOnly); },
+               ldap_secret_doc("@/ldap.pw"), {"test.toml:9: [directory] bind_password_file: \"@/ldap.pw\" is empty"}},
+        FsCase{"LdapPasswordOnlyANewline", [](const TempDir& d) { write_mode(d, "ldap.pw", "\n", kReadOnly); },
+               ldap_secret_doc("@/ldap.pw"), {"test.toml:9: [directory] bind_password_file: \"@/ldap.pw\" is empty"}},
+        FsCase{"LdapPasswordUnreadable", [](const TempDir& d) { write_mode(d, "ldap.pw", "pw", fs::perms::none); },
+               ldap_secret_doc("@/ldap.pw"),
+               {"test.toml:9: [directory] bind_password_file: cannot read file \"@/ldap.pw\": Permission denied"}},
+        FsCase{"LdapPasswordInUnsearchableDirectory",
+               [](const TempDir& d) {
+                 make_dir(d, "private", kAll);
+                 write_mode(d, "private/ldap.pw", "pw", kAll);
+                 fs::permissions(d.file("private"), fs::perms::owner_all);
+               },
+               ldap_secret_doc("@/private/ldap.pw"),
+               {"test.toml:9: [directory] bind_password_file: cannot read file \"@/private/ldap.pw\": Permission "
+                "denied"}}),
+    [](const testing::TestParamInfo<FsCase>& info) { return info.param.name; });
 
 // ---------------------------------------------------------------------------------------
 // Whole-file behaviour
