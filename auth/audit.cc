@@ -16,6 +16,9 @@ constexpr std::array kEventTypes = {
     AuditEventType::lockout_unlocked,  AuditEventType::whitelist_added,
     AuditEventType::whitelist_removed, AuditEventType::logout,
     AuditEventType::session_expired,   AuditEventType::config_reloaded,
+    AuditEventType::config_reload_failed, AuditEventType::user_added,
+    AuditEventType::user_password_changed, AuditEventType::user_disabled,
+    AuditEventType::user_enabled,
 };
 
 constexpr std::int64_t kPruneBatch = 1000;
@@ -24,6 +27,7 @@ log::Level level_of(AuditEventType type) {
   switch (type) {
     case AuditEventType::login_locked:
     case AuditEventType::lockout_locked: return log::Level::warning;
+    case AuditEventType::config_reload_failed: return log::Level::error;
     default: return log::Level::info;
   }
 }
@@ -42,6 +46,11 @@ std::string_view event_name(AuditEventType type) {
     case AuditEventType::logout: return "logout";
     case AuditEventType::session_expired: return "session.expired";
     case AuditEventType::config_reloaded: return "config.reloaded";
+    case AuditEventType::config_reload_failed: return "config.reload_failed";
+    case AuditEventType::user_added: return "user.added";
+    case AuditEventType::user_password_changed: return "user.password_changed";
+    case AuditEventType::user_disabled: return "user.disabled";
+    case AuditEventType::user_enabled: return "user.enabled";
   }
   return "unknown";
 }

@@ -28,6 +28,11 @@ enum class AuditEventType {
   logout,             // logout
   session_expired,    // session.expired
   config_reloaded,    // config.reloaded
+  config_reload_failed,    // config.reload_failed: the old configuration is kept
+  user_added,              // user.added: `user add` (local directory)
+  user_password_changed,   // user.password_changed: `user passwd`
+  user_disabled,           // user.disabled
+  user_enabled,            // user.enabled
 };
 
 // "login.success", …: the name stored and logged.

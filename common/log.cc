@@ -14,6 +14,45 @@ std::atomic<Format> format{Format::kv};
 std::mutex out_mu;
 Sink sink;  // guarded by out_mu
 
+// A bidirectional-control character (U+061C, U+200E, U+200F, U+202A-U+202E,
+// U+2066-U+2069) encoded in UTF-8 at s[i]: its length in bytes, else 0. Written raw,
+// one of them reorders what a terminal or log viewer shows after it, so a value could
+// make the rest of its line read differently from what it holds.
+std::size_t bidi_control_at(std::string_view s, std::size_t i, unsigned& code_point) {
+  auto byte = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
+  if (byte(0) == 0xd8 && byte(1) == 0x9c) {
+    code_point = 0x061c;
+    return 2;
+  }
+  if (byte(0) != 0xe2) return 0;
+  const unsigned cp = 0x2000u | ((byte(1) & 0x3fu) << 6) | (byte(2) & 0x3fu);
+  if ((byte(1) & 0xc0u) != 0x80u || (byte(2) & 0xc0u) != 0x80u) return 0;
+  if (cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069)) {
+    code_point = cp;
+    return 3;
+  }
+  return 0;
+}
+
+// Every bidirectional-control character in `text` replaced by "\uXXXX": the escape
+// both formats read (a JSON string; a kv value, like its "\xNN").
+std::string escape_bidi(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    unsigned cp = 0;
+    if (std::size_t n = bidi_control_at(text, i, cp); n != 0) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", cp);
+      out += buf;
+      i += n;
+    } else {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
 // "2026-11-24T10:00:00.123Z"
 std::string utc_timestamp() {
   using namespace std::chrono;
@@ -55,7 +94,9 @@ std::string json_line(Level level, std::string_view name, std::initializer_list<
   }
   // replace: invalid UTF-8 from a client (a user name, a path) becomes U+FFFD instead
   // of an exception.
-  std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  // Outside strings a JSON text is ASCII, so every bidi character found is inside a
+  // string, where its \u escape means the same character to a JSON reader.
+  std::string line = escape_bidi(j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
   line += '\n';
   return line;
 }
@@ -112,7 +153,7 @@ std::string quote(std::string_view v) {
     }
   }
   out += '"';
-  return out;
+  return escape_bidi(out);
 }
 
 void event(Level level, std::string_view name, std::initializer_list<Field> fields) {

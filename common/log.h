@@ -11,6 +11,9 @@
 //         One object per line: "ts" (UTC, RFC 3339 with milliseconds), "level", "event",
 //         then every field as a string member in the order given. Invalid UTF-8 is
 //         replaced by U+FFFD; control characters are escaped, so a line stays one line.
+//   Both: bidirectional-control characters (U+061C, U+200E, U+200F, U+202A-U+202E,
+//         U+2066-U+2069) are written as \uXXXX, so a value cannot reorder how the rest
+//         of its line is displayed.
 //         A field named ts, level or event is written as field_ts, field_level or
 //         field_event so it cannot overwrite them; when a name repeats, the last value is
 //         kept at the place of the first.
@@ -50,8 +53,8 @@ inline void error(std::string_view name, std::initializer_list<Field> f = {}) { 
 using Sink = std::function<void(std::string_view line)>;
 void set_sink(Sink sink);
 
-// Quote a value for key=value output: control characters escaped so a crafted value
-// can never forge a second log line.
+// Quote a value for key=value output: control characters escaped (\xNN) so a crafted
+// value can never forge a second log line, bidirectional controls as \uXXXX.
 std::string quote(std::string_view value);
 
 }  // namespace gatehouse::log

@@ -68,33 +68,39 @@ std::uint16_t default_port(std::string_view scheme) { return scheme == "https" ?
 
 }  // namespace
 
+namespace {
+
+// Seconds per unit of a duration's last character; 0 for anything else.
+std::int64_t duration_unit(char c) {
+  switch (c) {
+    case 's': return 1;
+    case 'm': return 60;
+    case 'h': return 3600;
+    case 'd': return 86400;
+    default: return 0;
+  }
+}
+
+}  // namespace
+
+bool looks_like_duration(std::string_view text) {
+  if (text.size() < 2 || duration_unit(text.back()) == 0) return false;
+  for (char c : text.substr(0, text.size() - 1))
+    if (!is_digit(c)) return false;
+  return true;
+}
+
 std::optional<Seconds> parse_duration(std::string_view text) {
-  if (text.size() < 2) return std::nullopt;
-  std::int64_t unit = 0;
-  switch (text.back()) {
-    case 's':
-      unit = 1;
-      break;
-    case 'm':
-      unit = 60;
-      break;
-    case 'h':
-      unit = 3600;
-      break;
-    case 'd':
-      unit = 86400;
-      break;
-    default:
+  if (!looks_like_duration(text)) return std::nullopt;
+  const std::int64_t unit = duration_unit(text.back());
+  std::int64_t value = 0;
+  for (char c : text.substr(0, text.size() - 1)) {
+    if (__builtin_mul_overflow(value, 10, &value) || __builtin_add_overflow(value, c - '0', &value))
       return std::nullopt;
   }
-  std::string_view digits = text.substr(0, text.size() - 1);
-  for (char c : digits)
-    if (!is_digit(c)) return std::nullopt;
-  std::int64_t value = 0;
-  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (ec != std::errc() || p != digits.data() + digits.size()) return std::nullopt;
-  if (value > std::numeric_limits<Seconds::rep>::max() / unit) return std::nullopt;
-  return Seconds(value * unit);
+  std::int64_t seconds = 0;
+  if (__builtin_mul_overflow(value, unit, &seconds) || seconds > kMaxDuration.count()) return std::nullopt;
+  return Seconds(seconds);
 }
 
 std::string format_duration(Seconds d) {

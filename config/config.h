@@ -16,9 +16,19 @@ namespace gatehouse::config {
 
 using Seconds = std::chrono::seconds;
 
+// The longest duration parse_duration() accepts: 100 years. Any configured duration
+// added to the current time then still fits std::chrono's nanosecond clocks (about
+// ±292 years around 1970) and 64-bit seconds, so no later sum can overflow. Each key
+// has its own, much smaller, maximum on top of this (docs/configuration-limits.md).
+inline constexpr Seconds kMaxDuration{36500LL * 86400};
+
 // "90s", "15m", "12h", "7d" (also "0s"). No sign, no fractions, no spaces; an integer
-// followed by exactly one unit. Returns nullopt on anything else or on overflow.
+// followed by exactly one unit. Returns nullopt on anything else and on anything longer
+// than kMaxDuration (the arithmetic is checked, so a huge value never wraps around).
 std::optional<Seconds> parse_duration(std::string_view text);
+// True when `text` has the shape of a duration (digits and one unit), whether or not
+// its value is in range: tells "not a duration" from "too long" in error messages.
+bool looks_like_duration(std::string_view text);
 std::string format_duration(Seconds d);  // 900s -> "15m"
 
 // RFC 3339 date-time ("2024-05-01T10:00:00Z", "2024-05-01T12:00:00.5+02:00"; 'T' and

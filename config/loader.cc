@@ -11,11 +11,12 @@
 #include <cstring>
 #include <filesystem>
 #include <initializer_list>
-#include <limits>
 #include <map>
 #include <string>
 #include <utility>
 
+#include "common/path_normal.h"
+#include "common/secret_file.h"
 #include "config/config.h"
 
 namespace gatehouse::config {
@@ -23,6 +24,19 @@ namespace gatehouse::config {
 namespace {
 
 constexpr std::string_view kNotYet = "is not supported by this build yet";
+
+// Upper bounds of the keys that have no natural one (docs/configuration-limits.md).
+// Generous for any real deployment, small enough that no arithmetic on them overflows.
+namespace limits {
+constexpr Seconds kUpstreamConnectTimeout{5 * 60};
+constexpr Seconds kUpstreamTimeout{24 * 3600};
+constexpr Seconds kShutdownTimeout{3600};
+constexpr Seconds kSessionTimeout{366 * 86400};
+constexpr Seconds kLockoutDuration{366 * 86400};
+constexpr Seconds kAuditRetention{3660 * 86400};
+constexpr std::int64_t kMaxBodyBytes = std::int64_t{1} << 40;  // 1 TiB
+constexpr std::int64_t kMaxFailures = 1'000'000;
+}  // namespace limits
 
 int line_of(const toml::source_region& source) {
   return source.begin.line > 0 ? static_cast<int>(source.begin.line) : 1;
@@ -124,6 +138,40 @@ bool valid_route_host(std::string_view host) {
   return true;
 }
 
+std::string strip_trailing_slashes(std::string_view prefix) {
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
+  return std::string(prefix);
+}
+
+// Routing compares the normal form of a request path (common/path_normal.h) with the
+// route prefixes, so a prefix written in any other form could never match and its
+// requests would fall through to another route. Such a prefix is refused, naming the
+// form to write, rather than silently rewritten: what the file says is what routes.
+// Trailing slashes are the one thing dropped silently ("/app/" routes as "/app").
+std::optional<std::string> prefix_problem(std::string_view prefix) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string ascii;  // raw non-ASCII bytes percent-encoded, as a browser sends them
+  for (char c : prefix) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) {
+      ascii += '%';
+      ascii += hex[u >> 4];
+      ascii += hex[u & 15];
+    } else {
+      ascii += c;
+    }
+  }
+  const auto normal = normalise_path(ascii);
+  if (!normal)
+    return quote(prefix) +
+           " can never match: requests whose path holds an encoded \"/\" or \"\\\" (%2F, %5C), a "
+           "\"\\\", a control character or a malformed %-escape are refused with 400";
+  const std::string want = strip_trailing_slashes(*normal);
+  if (want == strip_trailing_slashes(prefix)) return std::nullopt;
+  return quote(prefix) + " can never match: requests are routed by their normalised path; write " +
+         quote(want);
+}
+
 // nullopt when `path` is a readable regular file, else what is wrong with it.
 std::optional<std::string> file_problem(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -136,6 +184,56 @@ std::optional<std::string> file_problem(const std::string& path) {
   bool is_dir = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
   ::close(fd);
   if (is_dir) return quote(path) + " is a directory, not a file";
+  return std::nullopt;
+}
+
+// Whether this process may `mode` (R_OK, W_OK, X_OK) `path`, by its effective ids: what
+// `serve` would find, when `config check` runs as the user the service runs as.
+std::optional<std::string> access_problem(const std::string& path, int mode) {
+  if (::faccessat(AT_FDCWD, path.c_str(), mode, AT_EACCESS) == 0) return std::nullopt;
+  return std::string(std::strerror(errno));
+}
+
+// The directory a file named by the configuration is (to be) created in; "." for a
+// bare file name.
+std::string parent_of(const std::string& path) {
+  std::string parent = std::filesystem::path(path).parent_path().string();
+  return parent.empty() ? "." : parent;
+}
+
+// nullopt when new files can be created in `dir`, else what is wrong with it.
+std::optional<std::string> directory_problem(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return "missing directory " + quote(dir);
+    return "cannot use directory " + quote(dir) + ": " + std::strerror(errno);
+  }
+  if (!S_ISDIR(st.st_mode)) return quote(dir) + " is not a directory";
+  if (auto problem = access_problem(dir, W_OK | X_OK))
+    return "cannot create files in directory " + quote(dir) + ": " + *problem;
+  return std::nullopt;
+}
+
+// `serve` opens the SQLite database read-write, creating it when absent, and keeps its
+// -wal and -shm files beside it: the directory must be writable either way.
+std::optional<std::string> store_path_problem(const std::string& path) {
+  if (path == ":memory:") return std::nullopt;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return quote(path) + " is a directory, not a file";
+    if (!S_ISREG(st.st_mode)) return quote(path) + " is not a regular file";
+    if (auto problem = access_problem(path, R_OK | W_OK)) return "cannot write " + quote(path) + ": " + *problem;
+  } else if (errno != ENOENT && errno != ENOTDIR && errno != EACCES) {
+    return "cannot use " + quote(path) + ": " + std::strerror(errno);
+  }
+  return directory_problem(parent_of(path));
+}
+
+// A secret file (a password, a client secret) as `serve` reads it: readable, not empty.
+std::optional<std::string> secret_file_problem(const std::string& path) {
+  if (auto problem = file_problem(path)) return problem;
+  auto secret = read_secret_file(path);
+  if (!secret) return quote(path) + " is empty";
   return std::nullopt;
 }
 
@@ -221,18 +319,14 @@ class Section {
     return std::nullopt;
   }
 
-  // An integer in min..max (inclusive).
+  // An integer in min..max (inclusive). Every integer key has an upper bound.
   std::optional<std::int64_t> integer_between(std::string_view key, std::int64_t min,
                                               std::int64_t max) {
     auto value = integer(key);
     if (!value) return std::nullopt;
     if (*value < min || *value > max) {
-      if (max == std::numeric_limits<std::int64_t>::max()) {
-        fail(key, "must be at least " + std::to_string(min) + ", got " + std::to_string(*value));
-      } else {
-        fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                      ", got " + std::to_string(*value));
-      }
+      fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                    ", got " + std::to_string(*value));
       return std::nullopt;
     }
     return value;
@@ -246,7 +340,9 @@ class Section {
     return std::nullopt;
   }
 
-  std::optional<Seconds> duration(std::string_view key) {
+  // A duration in min..max (inclusive). Every duration key has an upper bound, so no
+  // configured value can overflow the time arithmetic it later takes part in.
+  std::optional<Seconds> duration_between(std::string_view key, Seconds min, Seconds max) {
     const auto* node = get(key);
     if (!node) return std::nullopt;
     const auto* s = node->as_string();
@@ -254,23 +350,17 @@ class Section {
       fail(key, "expected a duration string such as \"15m\", got " + type_name(*node));
       return std::nullopt;
     }
+    const std::string range = "must be between " + format_duration(min) + " and " + format_duration(max);
     auto d = parse_duration(s->get());
-    if (!d) fail(key, quote(s->get()) + " is not a duration (write 90s, 15m, 12h or 7d)");
-    return d;
-  }
-
-  // A duration in min..max; max == nullopt: no upper bound.
-  std::optional<Seconds> duration_between(std::string_view key, Seconds min,
-                                          std::optional<Seconds> max) {
-    auto d = duration(key);
-    if (!d) return std::nullopt;
-    if (*d < min || (max && *d > *max)) {
-      if (max) {
-        fail(key, "must be between " + format_duration(min) + " and " + format_duration(*max) +
-                      ", got " + format_duration(*d));
-      } else {
-        fail(key, "must be at least " + format_duration(min) + ", got " + format_duration(*d));
-      }
+    if (!d) {
+      if (looks_like_duration(s->get()))  // well formed, but beyond kMaxDuration
+        fail(key, range + ", got " + quote(s->get()));
+      else
+        fail(key, quote(s->get()) + " is not a duration (write 90s, 15m, 12h or 7d)");
+      return std::nullopt;
+    }
+    if (*d < min || *d > max) {
+      fail(key, range + ", got " + format_duration(*d));
       return std::nullopt;
     }
     return d;
@@ -454,14 +544,14 @@ class Loader {
       }
     }
 
-    if (auto d = s.duration_between("upstream_connect_timeout", Seconds(1), std::nullopt))
+    if (auto d = s.duration_between("upstream_connect_timeout", Seconds(1), limits::kUpstreamConnectTimeout))
       c.upstream_connect_timeout = *d;
-    if (auto d = s.duration_between("upstream_timeout", Seconds(1), std::nullopt))
+    if (auto d = s.duration_between("upstream_timeout", Seconds(1), limits::kUpstreamTimeout))
       c.upstream_timeout = *d;
-    if (auto d = s.duration_between("shutdown_timeout", Seconds(1), std::nullopt))
+    if (auto d = s.duration_between("shutdown_timeout", Seconds(1), limits::kShutdownTimeout))
       c.shutdown_timeout = *d;
 
-    if (auto v = s.integer_between("max_body_bytes", 1, std::numeric_limits<std::int64_t>::max()))
+    if (auto v = s.integer_between("max_body_bytes", 1, limits::kMaxBodyBytes))
       c.max_body_bytes = static_cast<std::uint64_t>(*v);
     if (auto v = s.integer_between("max_header_bytes", 1024, 1048576))
       c.max_header_bytes = static_cast<std::uint32_t>(*v);
@@ -485,6 +575,8 @@ class Loader {
     if (auto v = s.string("path", true)) {
       if (v->empty()) {
         s.fail("path", "must not be empty");
+      } else if (auto problem = store_path_problem(*v)) {
+        s.fail("path", *problem);
       } else {
         c.path = *v;
       }
@@ -504,17 +596,22 @@ class Loader {
       s.fail("master_key_file", quote(*v) + " is a directory, not a file");
       return;
     }
-    fs::path parent = path.parent_path();
-    if (!parent.empty()) {
-      auto status = fs::status(parent, ec);
-      if (!fs::exists(status)) {
-        s.fail("master_key_file", "missing directory " + quote(parent.string()));
+    if (fs::exists(path, ec)) {
+      // serve reads it: 32 raw bytes, or 64 hexadecimal digits and a line end.
+      if (auto problem = file_problem(*v)) {
+        s.fail("master_key_file", *problem);
         return;
       }
-      if (!fs::is_directory(status)) {
-        s.fail("master_key_file", quote(parent.string()) + " is not a directory");
+      const auto size = fs::file_size(path, ec);
+      if (!ec && size != 32 && (size < 64 || size > 66)) {
+        s.fail("master_key_file", quote(*v) + " has " + std::to_string(size) +
+                                      " bytes; a master key is 32 raw bytes or 64 hexadecimal digits");
         return;
       }
+    } else if (auto problem = directory_problem(parent_of(*v))) {
+      // serve (and `keys init`) create it.
+      s.fail("master_key_file", "missing file " + quote(*v) + ", and it cannot be created: " + *problem);
+      return;
     }
     c.master_key_file = *v;
   }
@@ -532,8 +629,8 @@ class Loader {
                                   "!#$%&'*+-.^_`|~)");
       }
     }
-    auto idle = s.duration_between("idle_timeout", Seconds(1), std::nullopt);
-    auto absolute = s.duration_between("absolute_timeout", Seconds(1), std::nullopt);
+    auto idle = s.duration_between("idle_timeout", Seconds(1), limits::kSessionTimeout);
+    auto absolute = s.duration_between("absolute_timeout", Seconds(1), limits::kSessionTimeout);
     if (idle) c.idle_timeout = *idle;
     if (absolute) c.absolute_timeout = *absolute;
     bool idle_ok = idle || !s.has("idle_timeout");
@@ -557,19 +654,18 @@ class Loader {
     LockoutConfig& c = config_->lockout;
     Section s(errors_, "lockout", table("lockout"));
     s.check_keys({"max_failures", "window", "lock_duration", "ip_max_failures"});
-    constexpr auto kNoLimit = std::numeric_limits<std::int64_t>::max();
-    if (auto v = s.integer_between("max_failures", 1, kNoLimit)) c.max_failures = *v;
-    if (auto d = s.duration_between("window", Seconds(1), std::nullopt)) c.window = *d;
-    if (auto d = s.duration_between("lock_duration", Seconds(0), std::nullopt))
+    if (auto v = s.integer_between("max_failures", 1, limits::kMaxFailures)) c.max_failures = *v;
+    if (auto d = s.duration_between("window", Seconds(1), limits::kLockoutDuration)) c.window = *d;
+    if (auto d = s.duration_between("lock_duration", Seconds(0), limits::kLockoutDuration))
       c.lock_duration = *d;
-    if (auto v = s.integer_between("ip_max_failures", 1, kNoLimit)) c.ip_max_failures = *v;
+    if (auto v = s.integer_between("ip_max_failures", 1, limits::kMaxFailures)) c.ip_max_failures = *v;
   }
 
   void audit() {
     AuditConfig& c = config_->audit;
     Section s(errors_, "audit", table("audit"));
     s.check_keys({"retention"});
-    if (auto d = s.duration_between("retention", Seconds(1), std::nullopt)) c.retention = *d;
+    if (auto d = s.duration_between("retention", Seconds(1), limits::kAuditRetention)) c.retention = *d;
   }
 
   void metrics() {
@@ -744,7 +840,7 @@ class Loader {
     } else if (c.bind_dn.empty() && !c.bind_password_file.empty()) {
       fail("bind_password_file", "is set but bind_dn is not");
     } else if (!c.bind_password_file.empty()) {
-      if (auto problem = file_problem(c.bind_password_file)) fail("bind_password_file", *problem);
+      if (auto problem = secret_file_problem(c.bind_password_file)) fail("bind_password_file", *problem);
     }
     if (c.bind_dn.empty() && c.bind_template.empty()) {
       errors_.add(s.line(), "[directory] " + quote(d.name) +
@@ -866,7 +962,7 @@ class Loader {
       if (s.has("client_id") && c.client_id.empty()) fail("client_id", "must not be empty");
       get_string("client_secret_file", c.client_secret_file, true);
       if (!c.client_secret_file.empty()) {
-        if (auto problem = file_problem(c.client_secret_file)) fail("client_secret_file", *problem);
+        if (auto problem = secret_file_problem(c.client_secret_file)) fail("client_secret_file", *problem);
       }
 
       if (s.has("scopes")) {
@@ -976,10 +1072,10 @@ class Loader {
           s.fail("path_prefix", quote(*v) + " does not start with \"/\"");
         } else if (v->find_first_of(" \t\r\n?#") != std::string::npos) {
           s.fail("path_prefix", quote(*v) + " contains a space, \"?\" or \"#\"");
+        } else if (auto problem = prefix_problem(*v)) {
+          s.fail("path_prefix", *problem);
         } else {
-          std::string prefix = *v;
-          while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
-          r.path_prefix = prefix;
+          r.path_prefix = strip_trailing_slashes(*v);
           prefix_ok = true;
         }
       }

@@ -750,18 +750,26 @@ int run_cli(int argc, char** argv) {
     }
     auto hash = directory::hash_password(*pw);
     if (!hash) return store_error(hash.error());
+    const std::string admin = admin_name();
+    auth::AuditEvent event;
     if (*user_add) {
       store::User u{user_name, user_tenant, user_email, user_display, user_groups, *hash, false,
                     std::time(nullptr)};
       if (auto st = db->add_user(u); !st) return store_error(st.error());
       std::cout << "user " << user_name << " added to tenant " << user_tenant << "\n";
+      event = admin_event(auth::AuditEventType::user_added, user_name,
+                          "tenant " + user_tenant + (generated ? ", generated password" : "") + " by " + admin);
     } else {
       if (auto st = db->set_password_hash(user_name, *hash); !st) return store_error(st.error());
       (void)db->delete_user_sessions(user_name);
       std::cout << "password of " << user_name << " changed; their sessions were ended\n";
+      event = admin_event(auth::AuditEventType::user_password_changed, user_name,
+                          std::string(generated ? "generated password" : "password from stdin") +
+                              ", sessions ended, by " + admin);
     }
+    // The password is shown even when the audit record fails: the change has happened.
     if (generated) std::cout << "generated password (shown once): " << pw->reveal() << "\n";
-    return kOk;
+    return audited(audit, event);
   }
   if (*user_list) return run_user_list(*db, lockout);
   if (*user_disable || *user_enable) {
@@ -769,7 +777,8 @@ int run_cli(int argc, char** argv) {
     if (auto st = db->set_disabled(user_name, disable); !st) return store_error(st.error());
     if (disable) (void)db->delete_user_sessions(user_name);
     std::cout << "user " << user_name << (disable ? " disabled; their sessions were ended\n" : " enabled\n");
-    return kOk;
+    return audited(audit, admin_event(disable ? auth::AuditEventType::user_disabled : auth::AuditEventType::user_enabled,
+                                      user_name, (disable ? "sessions ended, by " : "logins allowed again, by ") + admin_name()));
   }
   std::cerr << app.help();
   return kUsage;

@@ -219,8 +219,8 @@ class Reloader {
       for (const auto& e : out.errors) log::error("config.reload_failed", {{"file", file}, {"error", e}});
       current->metrics.count_reload(false, now);
       co_await run_blocking(blocking_, [&] {
-        return current->audit->record(auth::AuditEvent{auth::AuditEventType::config_reloaded, "", std::nullopt, "",
-                                                       "", "failed, old configuration kept: " + out.errors.front()});
+        return current->audit->record(auth::AuditEvent{auth::AuditEventType::config_reload_failed, "", std::nullopt,
+                                                       "", "", "old configuration kept: " + out.errors.front()});
       });
       std::string first = out.errors.front();
       for (char& ch : first)

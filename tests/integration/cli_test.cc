@@ -249,7 +249,7 @@ TEST_F(LockoutCliTest, WhitelistingALockedUserUnblocksItAndSaysWhenTheNameIsUnkn
   for (const auto& rec : nlohmann::json::parse(audit.out))
     if (rec["source"] == "cli") events.push_back(rec["event"]);
   EXPECT_EQ(events,
-            (std::vector<std::string>{"whitelist.removed", "lockout.unlocked", "whitelist.added"}));
+            (std::vector<std::string>{"whitelist.removed", "lockout.unlocked", "whitelist.added", "user.added"}));
 }
 
 TEST_F(LockoutCliTest, WhitelistedNetworksAreNeverThrottled) {

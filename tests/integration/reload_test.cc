@@ -197,6 +197,10 @@ TEST_F(ReloadTest, ABrokenConfigurationKeepsTheRunningOneAndSaysWhere) {
   EXPECT_NE(daemon_->log().find("[server] threads changed from"), std::string::npos) << daemon_->log();
   EXPECT_EQ(upstream_path("/x"), "/one/x");
 
+  // A failed reload is an error, never also an info "config.reloaded".
+  EXPECT_NE(daemon_->log().find("level=error event=config.reload_failed"), std::string::npos) << daemon_->log();
+  EXPECT_EQ(daemon_->log().find("event=config.reloaded"), std::string::npos) << daemon_->log();
+
   // Fixed: the next reload applies it.
   write_config(route("/", second_.url() + "/two"));
   ASSERT_TRUE(reload()) << daemon_->log();
@@ -212,11 +216,15 @@ TEST_F(ReloadTest, ABrokenConfigurationKeepsTheRunningOneAndSaysWhere) {
   auto audit = cli({"audit", "list", "--json"});
   ASSERT_EQ(audit.exit_code, 0) << audit.err;
   std::size_t failed = 0, applied = 0;
-  for (const auto& line : {audit.out}) {
-    for (auto p = line.find("failed, old configuration kept"); p != std::string::npos;
-         p = line.find("failed, old configuration kept", p + 1))
+  for (const auto& record : json::parse(audit.out)) {
+    if (record["event"] == "config.reload_failed") {
       ++failed;
-    for (auto p = line.find("\"applied\""); p != std::string::npos; p = line.find("\"applied\"", p + 1)) ++applied;
+      EXPECT_EQ(record["detail"].get<std::string>().rfind("old configuration kept: ", 0), 0u) << record;
+    }
+    if (record["event"] == "config.reloaded") {
+      ++applied;
+      EXPECT_EQ(record["detail"], "applied") << record;
+    }
   }
   EXPECT_EQ(failed, 3u) << audit.out;
   EXPECT_EQ(applied, 1u) << audit.out;

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "store/sqlite_store.h"
@@ -52,7 +53,10 @@ TEST(AuditEventNames, AreTheNamesOfTheContractAndRoundTrip) {
   EXPECT_EQ(names, (std::vector<std::string>{"login.success", "login.failure", "login.locked",
                                              "lockout.locked", "lockout.unlocked",
                                              "whitelist.added", "whitelist.removed", "logout",
-                                             "session.expired", "config.reloaded"}));
+                                             "session.expired", "config.reloaded",
+                                             "config.reload_failed", "user.added",
+                                             "user.password_changed", "user.disabled",
+                                             "user.enabled"}));
   EXPECT_FALSE(parse_event_name("login"));
   EXPECT_FALSE(parse_event_name("LOGIN.SUCCESS"));
   EXPECT_FALSE(parse_event_name(""));
@@ -103,6 +107,30 @@ TEST_F(AuditTest, RecordWritesOneStructuredLogLine) {
   EXPECT_NE(out.find("client=192.0.2.1"), std::string::npos) << out;
   EXPECT_NE(out.find("source=local"), std::string::npos) << out;
   EXPECT_NE(out.find("detail=\"5 failed logins\""), std::string::npos) << out;
+}
+
+TEST_F(AuditTest, AFailedReloadIsAnErrorAndNeverLogsConfigReloaded) {
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(audit_->record({AuditEventType::config_reload_failed, "", std::nullopt, "", "", "x.toml:3: bad"}).ok());
+  const std::string out = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(out.find("level=error event=config.reload_failed "), std::string::npos) << out;
+  EXPECT_EQ(out.find("config.reloaded"), std::string::npos) << out;
+}
+
+TEST_F(AuditTest, UserAdministrationEventsAreInfoLinesWithTheirNames) {
+  const std::pair<AuditEventType, std::string> events[] = {
+      {AuditEventType::user_added, "user.added"},
+      {AuditEventType::user_password_changed, "user.password_changed"},
+      {AuditEventType::user_disabled, "user.disabled"},
+      {AuditEventType::user_enabled, "user.enabled"}};
+  for (const auto& [type, name] : events) {
+    ::testing::internal::CaptureStderr();
+    ASSERT_TRUE(audit_->record({type, "dave", std::nullopt, "cli", "", "by root"}).ok());
+    const std::string out = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(out.find("level=info event=" + name + " user=dave "), std::string::npos) << out;
+  }
+  auto rows = all();
+  ASSERT_EQ(rows.size(), 4u);
 }
 
 // A store that refuses every write.

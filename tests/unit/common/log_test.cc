@@ -309,5 +309,89 @@ TEST(LogNames, FormatsParseExactlyTheirNames) {
     EXPECT_EQ(parse_format(bad), std::nullopt) << '"' << bad << '"';
 }
 
+// ---------------------------------------------------------------------------------------
+// Bidirectional-control characters: escaped in both formats, so a value cannot make the
+// rest of its line display differently from what it holds.
+
+struct BidiCase {
+  std::string name;
+  unsigned code_point;
+  std::string utf8;
+};
+
+std::vector<BidiCase> bidi_cases() {
+  return {{"LRM", 0x200e, "\xe2\x80\x8e"}, {"RLM", 0x200f, "\xe2\x80\x8f"}, {"ALM", 0x061c, "\xd8\x9c"},
+          {"LRE", 0x202a, "\xe2\x80\xaa"}, {"RLE", 0x202b, "\xe2\x80\xab"}, {"PDF", 0x202c, "\xe2\x80\xac"},
+          {"LRO", 0x202d, "\xe2\x80\xad"}, {"RLO", 0x202e, "\xe2\x80\xae"}, {"LRI", 0x2066, "\xe2\x81\xa6"},
+          {"RLI", 0x2067, "\xe2\x81\xa7"}, {"FSI", 0x2068, "\xe2\x81\xa8"}, {"PDI", 0x2069, "\xe2\x81\xa9"}};
+}
+
+std::string hex4(unsigned cp) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "\\u%04x", cp);
+  return buf;
+}
+
+// Each character alone, at the start, in the middle, at the end, repeated, and next to
+// other escapes and non-ASCII text.
+std::vector<std::string> bidi_values(const std::string& c) {
+  return {c, c + "alice", "alice" + c, "ad" + c + "nimda", c + c + c, "a\n" + c + "\"b\\", "J\xc3\xbc" + c + "\xe6\x97\xa5",
+          "admin" + c + "txt.exe", "x=1 " + c + "level=error"};
+}
+
+class BidiControls : public LogTest, public testing::WithParamInterface<BidiCase> {};
+
+TEST_P(BidiControls, AreEscapedInKvValues) {
+  const auto& c = GetParam();
+  for (const auto& v : bidi_values(c.utf8)) {
+    info("login.failure", {{"user", v}});
+    const std::string line = lines().back();
+    EXPECT_EQ(line.find(c.utf8), std::string::npos) << line;
+    EXPECT_NE(line.find(hex4(c.code_point)), std::string::npos) << line;
+    EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
+  }
+  EXPECT_EQ(quote(c.utf8), "\"" + hex4(c.code_point) + "\"");
+}
+
+TEST_P(BidiControls, AreEscapedInJsonAndReadBackUnchanged) {
+  const auto& c = GetParam();
+  set_format(Format::json);
+  for (const auto& v : bidi_values(c.utf8)) {
+    info("login.failure", {{"user", v}, {"path" + c.utf8, v}});
+    const std::string line = lines().back();
+    EXPECT_EQ(line.find(c.utf8), std::string::npos) << line;
+    EXPECT_NE(line.find(hex4(c.code_point)), std::string::npos) << line;
+    auto j = ordered_json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line;
+    EXPECT_EQ(j["user"], v);
+    EXPECT_EQ(j["path" + c.utf8], v);
+  }
+}
+
+TEST_P(BidiControls, AreEscapedInEventNames) {
+  const auto& c = GetParam();
+  info("x" + c.utf8);
+  set_format(Format::json);
+  info("x" + c.utf8);
+  for (const auto& line : lines()) EXPECT_EQ(line.find(c.utf8), std::string::npos) << line;
+}
+
+INSTANTIATE_TEST_SUITE_P(Log, BidiControls, testing::ValuesIn(bidi_cases()),
+                         [](const testing::TestParamInfo<BidiCase>& info) { return info.param.name; });
+
+// Their neighbours in Unicode are ordinary text and stay as they are.
+TEST_F(LogTest, CharactersNextToTheBidiControlsAreWrittenRaw) {
+  for (const std::string v : {"\xe2\x80\x8d" /* ZWJ */, "\xe2\x80\x90" /* hyphen */, "\xe2\x80\xa9" /* PS */,
+                              "\xe2\x80\xaf" /* NNBSP */, "\xe2\x81\xa5", "\xe2\x81\xaa", "\xd8\x9b" /* ؛ */,
+                              "\xd8\x9d", "\xe2\x82\xac" /* € */}) {
+    info("e", {{"v", v}});
+    EXPECT_NE(lines().back().find(v), std::string::npos) << lines().back();
+    set_format(Format::json);
+    info("e", {{"v", v}});
+    EXPECT_NE(lines().back().find(v), std::string::npos) << lines().back();
+    set_format(Format::kv);
+  }
+}
+
 }  // namespace
 }  // namespace gatehouse::log

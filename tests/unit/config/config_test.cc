@@ -1,9 +1,12 @@
 #include "config/config.h"
 
 #include <gtest/gtest.h>
+#include <grp.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -153,7 +156,9 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(DurationCase{"90s", 90}, DurationCase{"15m", 900}, DurationCase{"12h", 43200},
                     DurationCase{"7d", 604800}, DurationCase{"0s", 0}, DurationCase{"0d", 0},
                     DurationCase{"1s", 1}, DurationCase{"007m", 420},
-                    DurationCase{"106751991167300d", 9223372036854720000},
+                    DurationCase{"36500d", 3153600000}, DurationCase{"876000h", 3153600000},
+                    DurationCase{"52560000m", 3153600000}, DurationCase{"3153600000s", 3153600000},
+                    DurationCase{"00000000000000000000000000000036500d", 3153600000},
                     DurationCase{"", std::nullopt}, DurationCase{"15", std::nullopt},
                     DurationCase{"m", std::nullopt}, DurationCase{"s", std::nullopt},
                     DurationCase{"-5m", std::nullopt}, DurationCase{"+5m", std::nullopt},
@@ -164,7 +169,33 @@ INSTANTIATE_TEST_SUITE_P(
                     DurationCase{"15w", std::nullopt}, DurationCase{"0x10s", std::nullopt},
                     DurationCase{"99999999999999999999d", std::nullopt},
                     DurationCase{"106751991167301d", std::nullopt},
-                    DurationCase{"9223372036854775808s", std::nullopt}));
+                    DurationCase{"9223372036854775808s", std::nullopt},
+                    // Longer than kMaxDuration (100 years): refused, never wrapped around.
+                    DurationCase{"106751991167300d", std::nullopt},
+                    DurationCase{"36501d", std::nullopt}, DurationCase{"876001h", std::nullopt},
+                    DurationCase{"52560001m", std::nullopt}, DurationCase{"3153600001s", std::nullopt},
+                    DurationCase{"9223372036854775807s", std::nullopt},
+                    DurationCase{"9223372036854775807m", std::nullopt},
+                    DurationCase{"9223372036854775807h", std::nullopt},
+                    DurationCase{"9223372036854775807d", std::nullopt},
+                    DurationCase{"153722867280912931m", std::nullopt},
+                    DurationCase{"2562047788015216h", std::nullopt},
+                    DurationCase{"18446744073709551616s", std::nullopt},
+                    DurationCase{"18446744073709551617d", std::nullopt},
+                    DurationCase{"340282366920938463463374607431768211457s", std::nullopt}));
+
+TEST(ParseDuration, MaxDurationFitsNanosecondClocksAfterNow) {
+  // The guarantee kMaxDuration gives: now + any duration fits system_clock's nanoseconds.
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const auto room = std::chrono::nanoseconds::max() - std::chrono::duration_cast<std::chrono::nanoseconds>(now);
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::nanoseconds>(kMaxDuration), room);
+}
+
+TEST(LooksLikeDuration, TellsShapeFromValue) {
+  for (const char* text : {"1s", "0d", "99999999999999999999999999d", "007m"}) EXPECT_TRUE(looks_like_duration(text)) << text;
+  for (const char* text : {"", "s", "5", "-5m", "5 m", "5ms", "5M", "1h30m", "0x5s", " 5s"})
+    EXPECT_FALSE(looks_like_duration(text)) << text;
+}
 
 struct FormatCase {
   long long seconds;
@@ -816,7 +847,7 @@ INSTANTIATE_TEST_SUITE_P(
                   {"test.toml:4: [server] trusted_proxies[1]: expected a string, got integer"}},
         ErrorCase{"UpstreamTimeoutZero",
                   with_server(kListenAndUrl + "upstream_timeout = \"0s\"\n"),
-                  {"test.toml:4: [server] upstream_timeout: must be at least 1s, got 0s"}},
+                  {"test.toml:4: [server] upstream_timeout: must be between 1s and 1d, got 0s"}},
         ErrorCase{"ConnectTimeoutNotADuration",
                   with_server(kListenAndUrl + "upstream_connect_timeout = \"5 s\"\n"),
                   {"test.toml:4: [server] upstream_connect_timeout: \"5 s\" is not a duration "
@@ -827,7 +858,7 @@ INSTANTIATE_TEST_SUITE_P(
                    "\"15m\", got integer"}},
         ErrorCase{"MaxBodyBytesZero",
                   with_server(kListenAndUrl + "max_body_bytes = 0\n"),
-                  {"test.toml:4: [server] max_body_bytes: must be at least 1, got 0"}},
+                  {"test.toml:4: [server] max_body_bytes: must be between 1 and 1099511627776, got 0"}},
         ErrorCase{"MaxBodyBytesString",
                   with_server(kListenAndUrl + "max_body_bytes = \"1M\"\n"),
                   {"test.toml:4: [server] max_body_bytes: expected an integer, got string"}},
@@ -881,7 +912,8 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(
         ErrorCase{"MasterKeyDirectoryMissing",
                   with_keys("master_key_file = \"/nonexistent-gatehouse-test/master.key\"\n"),
-                  {"test.toml:2: [keys] master_key_file: missing directory "
+                  {"test.toml:2: [keys] master_key_file: missing file "
+                   "\"/nonexistent-gatehouse-test/master.key\", and it cannot be created: missing directory "
                    "\"/nonexistent-gatehouse-test\""}},
         ErrorCase{"MasterKeyFileIsADirectory",
                   with_keys("master_key_file = \"/\"\n"),
@@ -915,10 +947,10 @@ INSTANTIATE_TEST_SUITE_P(
                    "(write 90s, 15m, 12h or 7d)"}},
         ErrorCase{"IdleTimeoutZero",
                   with_session("idle_timeout = \"0s\"\n"),
-                  {"test.toml:2: [session] idle_timeout: must be at least 1s, got 0s"}},
+                  {"test.toml:2: [session] idle_timeout: must be between 1s and 366d, got 0s"}},
         ErrorCase{"AbsoluteTimeoutZero",
                   with_session("absolute_timeout = \"0m\"\n"),
-                  {"test.toml:2: [session] absolute_timeout: must be at least 1s, got 0s"}},
+                  {"test.toml:2: [session] absolute_timeout: must be between 1s and 366d, got 0s"}},
         ErrorCase{"IdleLongerThanAbsolute",
                   with_session("idle_timeout = \"13h\"\nabsolute_timeout = \"12h\"\n"),
                   {"test.toml:2: [session] idle_timeout: 13h is longer than absolute_timeout "
@@ -1124,19 +1156,19 @@ INSTANTIATE_TEST_SUITE_P(
                   {"test.toml:3: unknown key \"ban_time\" in [lockout]"}},
         ErrorCase{"MaxFailuresZero",
                   with_lockout("max_failures = 0\n"),
-                  {"test.toml:2: [lockout] max_failures: must be at least 1, got 0"}},
+                  {"test.toml:2: [lockout] max_failures: must be between 1 and 1000000, got 0"}},
         ErrorCase{"MaxFailuresString",
                   with_lockout("max_failures = \"5\"\n"),
                   {"test.toml:2: [lockout] max_failures: expected an integer, got string"}},
         ErrorCase{"IpMaxFailuresNegative",
                   with_lockout("ip_max_failures = -1\n"),
-                  {"test.toml:2: [lockout] ip_max_failures: must be at least 1, got -1"}},
+                  {"test.toml:2: [lockout] ip_max_failures: must be between 1 and 1000000, got -1"}},
         ErrorCase{"IpMaxFailuresFloat",
                   with_lockout("ip_max_failures = 50.0\n"),
                   {"test.toml:2: [lockout] ip_max_failures: expected an integer, got float"}},
         ErrorCase{"WindowZero",
                   with_lockout("window = \"0s\"\n"),
-                  {"test.toml:2: [lockout] window: must be at least 1s, got 0s"}},
+                  {"test.toml:2: [lockout] window: must be between 1s and 366d, got 0s"}},
         ErrorCase{"WindowNotADuration",
                   with_lockout("window = \"15 minutes\"\n"),
                   {"test.toml:2: [lockout] window: \"15 minutes\" is not a duration (write 90s, "
@@ -1152,12 +1184,12 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"EveryKeyWrongAtOnce",
                   with_lockout("max_failures = 0\nwindow = \"x\"\nlock_duration = true\n"
                                "ip_max_failures = 0\n"),
-                  {"test.toml:2: [lockout] max_failures: must be at least 1, got 0",
+                  {"test.toml:2: [lockout] max_failures: must be between 1 and 1000000, got 0",
                    "test.toml:3: [lockout] window: \"x\" is not a duration (write 90s, 15m, 12h "
                    "or 7d)",
                    "test.toml:4: [lockout] lock_duration: expected a duration string such as "
                    "\"15m\", got boolean",
-                   "test.toml:5: [lockout] ip_max_failures: must be at least 1, got 0"}}),
+                   "test.toml:5: [lockout] ip_max_failures: must be between 1 and 1000000, got 0"}}),
     error_case_name);
 
 INSTANTIATE_TEST_SUITE_P(
@@ -1168,7 +1200,7 @@ INSTANTIATE_TEST_SUITE_P(
                   {"test.toml:3: unknown key \"keep\" in [audit]"}},
         ErrorCase{"RetentionZero",
                   with_all("[audit]\nretention = \"0s\"\n"),
-                  {"test.toml:2: [audit] retention: must be at least 1s, got 0s"}},
+                  {"test.toml:2: [audit] retention: must be between 1s and 3660d, got 0s"}},
         ErrorCase{"RetentionNotADuration",
                   with_all("[audit]\nretention = \"6 months\"\n"),
                   {"test.toml:2: [audit] retention: \"6 months\" is not a duration (write 90s, "
@@ -1382,6 +1414,423 @@ INSTANTIATE_TEST_SUITE_P(
     error_case_name);
 
 // ---------------------------------------------------------------------------------------
+// Route prefixes are held to the normal form request paths are routed by
+
+struct PrefixCase {
+  std::string name;
+  std::string prefix;  // as written in the file (TOML basic-string escapes allowed)
+  std::string normal;  // the form to write; "" when no form can ever match
+};
+
+class RoutePrefixNotNormal : public testing::TestWithParam<PrefixCase> {};
+
+TEST_P(RoutePrefixNotNormal, IsRefusedNamingTheNormalForm) {
+  const auto& c = GetParam();
+  auto result = parse_config(
+      with_routes("[[route]]\npath_prefix = \"" + c.prefix + "\"\nupstream = \"http://127.0.0.1:1\"\n"), "test.toml");
+  EXPECT_FALSE(result.config) << c.prefix;
+  ASSERT_EQ(result.errors.size(), 1u) << c.prefix;
+  const std::string m = result.errors[0].to_string();
+  EXPECT_EQ(m.rfind("test.toml:2: [route] path_prefix: ", 0), 0u) << m;
+  EXPECT_NE(m.find("can never match"), std::string::npos) << m;
+  if (!c.normal.empty()) {
+    EXPECT_EQ(m.substr(m.size() - c.normal.size() - 8), "write \"" + c.normal + "\"") << m;
+    // The form it names is accepted as it is.
+    auto fixed = parse_config(
+        with_routes("[[route]]\npath_prefix = \"" + c.normal + "\"\nupstream = \"http://127.0.0.1:1\"\n"), "test.toml");
+    EXPECT_EQ(messages(fixed), std::vector<std::string>{}) << c.normal;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, RoutePrefixNotNormal,
+    testing::Values(
+        // Escapes of unreserved characters: requests arrive with them decoded.
+        PrefixCase{"TildeEncoded", "/%7Eadmin", "/~admin"}, PrefixCase{"TildeEncodedLower", "/%7eadmin", "/~admin"},
+        PrefixCase{"LetterEncoded", "/%61dmin", "/admin"}, PrefixCase{"UpperLetterEncoded", "/%41dmin", "/Admin"},
+        PrefixCase{"DigitEncoded", "/v%31", "/v1"}, PrefixCase{"DashEncoded", "/a%2Db", "/a-b"},
+        PrefixCase{"UnderscoreEncoded", "/a%5fb", "/a_b"}, PrefixCase{"DotEncodedInName", "/a%2Eb", "/a.b"},
+        PrefixCase{"AllEncoded", "/%61%64%6D%69%6E", "/admin"},
+        // Other escapes are kept, upper-cased.
+        PrefixCase{"LowerHexEscape", "/a%3fb", "/a%3Fb"}, PrefixCase{"LowerHexUtf8", "/a%c3%a9", "/a%C3%A9"},
+        PrefixCase{"MixedCaseHex", "/a%3F%3fb", "/a%3F%3Fb"},
+        // Dot segments, raw and encoded.
+        PrefixCase{"DotSegment", "/api/./internal", "/api/internal"},
+        PrefixCase{"DotDotSegment", "/api/../internal", "/internal"},
+        PrefixCase{"DotDotAboveRoot", "/../admin", "/admin"}, PrefixCase{"DotAtEnd", "/api/.", "/api"},
+        PrefixCase{"DotDotAtEnd", "/api/internal/..", "/api"}, PrefixCase{"OnlyDot", "/.", "/"},
+        PrefixCase{"OnlyDotDot", "/..", "/"}, PrefixCase{"EncodedDot", "/api/%2e/internal", "/api/internal"},
+        PrefixCase{"EncodedDotDot", "/api/%2e%2e/internal", "/internal"},
+        PrefixCase{"HalfEncodedDotDot", "/api/.%2E/internal", "/internal"},
+        // Repeated slashes inside the prefix (trailing ones are simply dropped).
+        PrefixCase{"DoubleSlash", "/api//internal", "/api/internal"}, PrefixCase{"LeadingDoubleSlash", "//admin", "/admin"},
+        PrefixCase{"ManySlashes", "/a///b////c", "/a/b/c"},
+        // Raw non-ASCII: browsers send it percent-encoded.
+        PrefixCase{"NonAscii", "/caf\\u00e9", "/caf%C3%A9"},
+        // Forms no request can have: refused with 400 before routing.
+        PrefixCase{"EncodedSlash", "/a%2Fb", ""}, PrefixCase{"EncodedSlashLower", "/a%2fb", ""},
+        PrefixCase{"EncodedBackslash", "/a%5Cb", ""}, PrefixCase{"Backslash", "/a\\\\b", ""},
+        PrefixCase{"EncodedNul", "/a%00b", ""}, PrefixCase{"EncodedControl", "/a%1Fb", ""},
+        PrefixCase{"EncodedDel", "/a%7Fb", ""}, PrefixCase{"Control", "/a\\u0001b", ""},
+        PrefixCase{"Del", "/a\\u007fb", ""}, PrefixCase{"TruncatedEscape", "/a%4", ""},
+        PrefixCase{"EscapeAtEnd", "/a%", ""}, PrefixCase{"BadHexEscape", "/a%zzb", ""}),
+    [](const testing::TestParamInfo<PrefixCase>& info) { return info.param.name; });
+
+TEST(ParseConfig, NormalRoutePrefixesAreAcceptedAsWritten) {
+  for (std::string prefix : {"/", "/app", "/~admin", "/a%3Fb", "/caf%C3%A9", "/a.b/c..d/...", "/a;b=c", "/a:b@c",
+                             "/!$&'()*+,=", "/.well-known"}) {
+    auto result = parse_config(
+        with_routes("[[route]]\npath_prefix = \"" + prefix + "\"\nupstream = \"http://127.0.0.1:1\"\n"), "test.toml");
+    ASSERT_EQ(messages(result), std::vector<std::string>{}) << prefix;
+    EXPECT_EQ(result.config->routes[0].path_prefix, prefix);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Bounds: every number and every duration has a maximum (and a minimum), so no
+// configured value can overflow the arithmetic it later takes part in.
+
+struct BoundedKey {
+  std::string label;  // "[lockout] lock_duration", as the messages write it
+  std::string key;
+  int line;           // where `key = …` lands in document()
+  std::string (*document)(const std::string& line);  // "key = value\n" -> whole file
+  bool duration;
+  long long min, max;  // seconds for durations
+};
+
+std::string server_doc(const std::string& line) { return with_server(kListenAndUrl + line); }
+std::string session_doc(const std::string& line) { return with_session(line); }
+// idle_timeout and absolute_timeout are also checked against each other; the other one
+// is set so that only the bound under test can fail.
+std::string idle_doc(const std::string& line) { return with_session(line + "absolute_timeout = \"366d\"\n"); }
+std::string absolute_doc(const std::string& line) { return with_session(line + "idle_timeout = \"1s\"\n"); }
+std::string lockout_doc(const std::string& line) { return with_all("[lockout]\n" + line); }
+std::string audit_doc(const std::string& line) { return with_all("[audit]\n" + line); }
+std::string ldap_doc(const std::string& line) { return with_all(ldap_table(line)); }
+std::string oidc_doc(const std::string& line) { return with_all(oidc_table(line)); }
+
+const std::vector<BoundedKey>& bounded_keys() {
+  static const std::vector<BoundedKey> keys = {
+      {"[server] upstream_connect_timeout", "upstream_connect_timeout", 4, server_doc, true, 1, 300},
+      {"[server] upstream_timeout", "upstream_timeout", 4, server_doc, true, 1, 86400},
+      {"[server] shutdown_timeout", "shutdown_timeout", 4, server_doc, true, 1, 3600},
+      {"[server] max_body_bytes", "max_body_bytes", 4, server_doc, false, 1, 1LL << 40},
+      {"[server] max_header_bytes", "max_header_bytes", 4, server_doc, false, 1024, 1048576},
+      {"[server] threads", "threads", 4, server_doc, false, 0, 256},
+      {"[session] idle_timeout", "idle_timeout", 2, idle_doc, true, 1, 366 * 86400},
+      {"[session] absolute_timeout", "absolute_timeout", 2, absolute_doc, true, 1, 366 * 86400},
+      {"[session] assertion_ttl", "assertion_ttl", 2, session_doc, true, 10, 3600},
+      {"[lockout] max_failures", "max_failures", 2, lockout_doc, false, 1, 1000000},
+      {"[lockout] ip_max_failures", "ip_max_failures", 2, lockout_doc, false, 1, 1000000},
+      {"[lockout] window", "window", 2, lockout_doc, true, 1, 366 * 86400},
+      {"[lockout] lock_duration", "lock_duration", 2, lockout_doc, true, 0, 366 * 86400},
+      {"[audit] retention", "retention", 2, audit_doc, true, 1, 3660LL * 86400},
+      {"[directory] connect_timeout", "connect_timeout", 9, ldap_doc, true, 1, 60},
+      {"[directory] timeout", "timeout", 9, ldap_doc, true, 1, 300},
+      {"[directory] retry_after", "retry_after", 9, ldap_doc, true, 1, 3600},
+      {"[directory] group_cache_ttl", "group_cache_ttl", 9, ldap_doc, true, 0, 3600},
+      {"[directory] pool_size", "pool_size", 9, ldap_doc, false, 1, 256},
+      {"[oidc] clock_skew", "clock_skew", 7, oidc_doc, true, 0, 600},
+      {"[oidc] timeout", "timeout", 7, oidc_doc, true, 1, 120},
+      {"[oidc] discovery_refresh", "discovery_refresh", 7, oidc_doc, true, 60, 7 * 86400},
+      {"[oidc] jwks_refetch_interval", "jwks_refetch_interval", 7, oidc_doc, true, 1, 3600},
+  };
+  return keys;
+}
+
+struct BoundCase {
+  std::string name;
+  std::string text;  // the whole document
+  std::optional<std::string> error;  // nullopt: accepted
+};
+
+std::string case_name(const std::string& key, const std::string& what) {
+  std::string out;
+  for (char c : key + "_" + what) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return out;
+}
+
+// For each key: its minimum and maximum accepted, one beyond each, and values that
+// overflow 64 bits or any clock (as durations: in every unit).
+std::vector<BoundCase> bound_cases() {
+  std::vector<BoundCase> out;
+  for (const auto& k : bounded_keys()) {
+    const std::string prefix = "test.toml:" + std::to_string(k.line) + ": " + k.label + ": ";
+    auto add = [&](const std::string& what, const std::string& value, std::optional<std::string> error) {
+      out.push_back({case_name(k.key + "_" + k.label.substr(1, k.label.find(']') - 1), what),
+                     k.document(k.key + " = " + value + "\n"),
+                     error ? std::optional(prefix + *error) : std::nullopt});
+    };
+    if (k.duration) {
+      const std::string range =
+          "must be between " + format_duration(Seconds(k.min)) + " and " + format_duration(Seconds(k.max)) + ", got ";
+      auto quoted = [](const std::string& v) { return "\"" + v + "\""; };
+      add("Min", quoted(std::to_string(k.min) + "s"), std::nullopt);
+      add("Max", quoted(std::to_string(k.max) + "s"), std::nullopt);
+      add("MaxPlusOne", quoted(std::to_string(k.max + 1) + "s"), range + format_duration(Seconds(k.max + 1)));
+      if (k.min > 0) add("MinMinusOne", quoted(std::to_string(k.min - 1) + "s"), range + format_duration(Seconds(k.min - 1)));
+      add("OneHundredYears", quoted("36500d"), range + "36500d");
+      // Beyond kMaxDuration: not parsed at all, the text is quoted back.
+      for (std::string v : {"106751991167300d", "36501d", "876001h", "52560001m", "3153600001s",
+                                   "9223372036854775807s", "9223372036854775808s", "9223372036854775807d",
+                                   "153722867280912931m", "99999999999999999999999999999999h"})
+        add("Huge_" + v, quoted(v), range + quoted(v));
+      add("Negative", quoted("-1s"), "\"-1s\" is not a duration (write 90s, 15m, 12h or 7d)");
+    } else {
+      const std::string range = "must be between " + std::to_string(k.min) + " and " + std::to_string(k.max) + ", got ";
+      add("Min", std::to_string(k.min), std::nullopt);
+      add("Max", std::to_string(k.max), std::nullopt);
+      add("MaxPlusOne", std::to_string(k.max + 1), range + std::to_string(k.max + 1));
+      add("MinMinusOne", std::to_string(k.min - 1), range + std::to_string(k.min - 1));
+      add("Int64Max", "9223372036854775807", range + "9223372036854775807");
+      add("Int64Min", "-9223372036854775808", range + "-9223372036854775808");
+      add("Hex", "0x7fffffffffffffff", range + "9223372036854775807");
+      add("MinusOne", "-1", k.min <= -1 ? std::nullopt : std::optional(range + "-1"));
+    }
+  }
+  return out;
+}
+
+class ConfigBounds : public testing::TestWithParam<BoundCase> {};
+
+TEST_P(ConfigBounds, EveryNumberAndDurationIsBounded) {
+  const auto& c = GetParam();
+  auto result = parse_config(c.text, "test.toml");
+  if (c.error) {
+    EXPECT_EQ(messages(result), std::vector<std::string>{*c.error}) << c.text;
+    EXPECT_FALSE(result.config);
+  } else {
+    EXPECT_EQ(messages(result), std::vector<std::string>{}) << c.text;
+    EXPECT_TRUE(result.config);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, ConfigBounds, testing::ValuesIn(bound_cases()),
+                         [](const testing::TestParamInfo<BoundCase>& info) { return info.param.name; });
+
+// An integer beyond 64 bits is a TOML syntax error: one error, at its line.
+TEST(ParseConfig, IntegerBeyondSixtyFourBitsIsAnErrorAtItsLine) {
+  for (std::string v : {"9223372036854775808", "-9223372036854775809", "99999999999999999999999",
+                               "0xffffffffffffffffff"}) {
+    auto result = parse_config(with_all("[lockout]\nmax_failures = " + v + "\n"), "test.toml");
+    EXPECT_FALSE(result.config) << v;
+    ASSERT_EQ(result.errors.size(), 1u) << v;
+    EXPECT_EQ(result.errors[0].line, 2) << v;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// What `serve` needs from the file system is checked by `config check` too
+
+// parse_config in a child process that runs as nobody when the tests run as root (root
+// may write and read anything, so permission checks would pass); its messages come back
+// through a pipe.
+std::vector<std::string> messages_unprivileged(const std::string& text) {
+  int fds[2];
+  if (::pipe(fds) != 0) return {"pipe failed"};
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string out;
+    if (::geteuid() == 0 && (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
+                             ::setresuid(65534, 65534, 65534) != 0)) {
+      out = "could not drop privileges";
+    } else {
+      for (const auto& m : messages(parse_config(text, "test.toml"))) out += m + "\n";
+    }
+    for (std::size_t done = 0; done < out.size();) {
+      const ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string all;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) all.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  std::vector<std::string> out;
+  std::istringstream lines(all);
+  for (std::string line; std::getline(lines, line);) out.push_back(line);
+  return out;
+}
+
+struct FsCase {
+  std::string name;
+  void (*setup)(const TempDir& dir);  // files and modes; the directory itself is 0777
+  std::string text;                   // "@" stands for the directory
+  std::vector<std::string> expected;  // likewise
+};
+
+void nothing(const TempDir&) {}
+void write_mode(const TempDir& dir, const std::string& name, const std::string& content, fs::perms mode) {
+  dir.write(name, content);
+  fs::permissions(dir.file(name), mode);
+}
+void make_dir(const TempDir& dir, const std::string& name, fs::perms mode) {
+  fs::create_directories(dir.file(name));
+  fs::permissions(dir.file(name), mode);
+}
+constexpr auto kAll = fs::perms::all;
+constexpr auto kReadOnly = fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read;
+constexpr auto kReadExec = kReadOnly | fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec;
+const std::string kKey32(32, 'k');
+const std::string kKeyHex = std::string(64, 'a') + "\n";
+
+// [[oidc]] with client_secret_file on line 5.
+std::string oidc_secret_doc(const std::string& file) {
+  return with_all("[[oidc]]\nname = \"sso\"\nissuer = \"https://idp.example.org\"\nclient_id = \"gatehouse\"\n"
+                  "client_secret_file = \"" + file + "\"\ntenant = \"example\"\n");
+}
+// [[directory]] kind = "ldap" with bind_password_file on line 9.
+std::string ldap_secret_doc(const std::string& file) {
+  return with_all(ldap_table("bind_password_file = \"" + file + "\"\n", true, false));
+}
+
+class ServeNeeds : public testing::TestWithParam<FsCase> {};
+
+TEST_P(ServeNeeds, AreCheckedWithFileAndLine) {
+  const auto& c = GetParam();
+  TempDir dir;
+  fs::permissions(dir.path(), kAll);
+  c.setup(dir);
+  const std::string at = dir.path().string();
+  std::vector<std::string> expected;
+  for (const auto& e : c.expected) expected.push_back(replace_all(e, "@", at));
+  EXPECT_EQ(messages_unprivileged(replace_all(c.text, "@", at)), expected);
+  // Leave everything removable.
+  for (const auto& entry : fs::recursive_directory_iterator(dir.path())) fs::permissions(entry.path(), kAll);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Store, ServeNeeds,
+    testing::Values(
+        FsCase{"NewFileInWritableDirectory", nothing, with_store("path = \"@/gh.db\"\n"), {}},
+        FsCase{"ExistingWritableFile", [](const TempDir& d) { write_mode(d, "gh.db", "", kAll); },
+               with_store("path = \"@/gh.db\"\n"), {}},
+        FsCase{"InMemory", nothing, with_store("path = \":memory:\"\n"), {}},
+        FsCase{"DirectoryMissing", nothing, with_store("path = \"@/missing/gh.db\"\n"),
+               {"test.toml:2: [store] path: missing directory \"@/missing\""}},
+        FsCase{"NestedDirectoryMissing", nothing, with_store("path = \"@/a/b/c/gh.db\"\n"),
+               {"test.toml:2: [store] path: missing directory \"@/a/b/c\""}},
+        FsCase{"ParentIsAFile", [](const TempDir& d) { write_mode(d, "file", "x", kAll); },
+               with_store("path = \"@/file/gh.db\"\n"), {"test.toml:2: [store] path: \"@/file\" is not a directory"}},
+        FsCase{"PathIsADirectory", nothing, with_store("path = \"@\"\n"),
+               {"test.toml:2: [store] path: \"@\" is a directory, not a file"}},
+        FsCase{"PathIsADirectoryWithSlash", nothing, with_store("path = \"@/\"\n"),
+               {"test.toml:2: [store] path: \"@/\" is a directory, not a file"}},
+        FsCase{"PathIsADevice", nothing, with_store("path = \"/dev/null\"\n"),
+               {"test.toml:2: [store] path: \"/dev/null\" is not a regular file"}},
+        FsCase{"DirectoryNotWritable", [](const TempDir& d) { make_dir(d, "ro", kReadExec); },
+               with_store("path = \"@/ro/gh.db\"\n"),
+               {"test.toml:2: [store] path: cannot create files in directory \"@/ro\": Permission denied"}},
+        FsCase{"DirectoryNotSearchable", [](const TempDir& d) { make_dir(d, "nox", kReadOnly); },
+               with_store("path = \"@/nox/gh.db\"\n"),
+               {"test.toml:2: [store] path: cannot create files in directory \"@/nox\": Permission denied"}},
+        FsCase{"ExistingFileInReadOnlyDirectory",
+               [](const TempDir& d) {
+                 make_dir(d, "ro", kAll);
+                 write_mode(d, "ro/gh.db", "", kAll);
+                 fs::permissions(d.file("ro"), kReadExec);
+               },
+               with_store("path = \"@/ro/gh.db\"\n"),
+               {"test.toml:2: [store] path: cannot create files in directory \"@/ro\": Permission denied"}},
+        FsCase{"ExistingFileReadOnly", [](const TempDir& d) { write_mode(d, "gh.db", "", kReadOnly); },
+               with_store("path = \"@/gh.db\"\n"),
+               {"test.toml:2: [store] path: cannot write \"@/gh.db\": Permission denied"}},
+        FsCase{"ExistingFileUnreadable", [](const TempDir& d) { write_mode(d, "gh.db", "", fs::perms::none); },
+               with_store("path = \"@/gh.db\"\n"),
+               {"test.toml:2: [store] path: cannot write \"@/gh.db\": Permission denied"}}),
+    [](const testing::TestParamInfo<FsCase>& info) { return info.param.name; });
+
+INSTANTIATE_TEST_SUITE_P(
+    Keys, ServeNeeds,
+    testing::Values(
+        FsCase{"AbsentInWritableDirectory", nothing, with_keys("master_key_file = \"@/master.key\"\n"), {}},
+        FsCase{"RawKey", [](const TempDir& d) { write_mode(d, "master.key", kKey32, kReadOnly); },
+               with_keys("master_key_file = \"@/master.key\"\n"), {}},
+        FsCase{"HexKey", [](const TempDir& d) { write_mode(d, "master.key", kKeyHex, kReadOnly); },
+               with_keys("master_key_file = \"@/master.key\"\n"), {}},
+        FsCase{"HexKeyCrLf", [](const TempDir& d) { write_mode(d, "master.key", std::string(64, 'a') + "\r\n", kReadOnly); },
+               with_keys("master_key_file = \"@/master.key\"\n"), {}},
+        FsCase{"DirectoryMissing", nothing, with_keys("master_key_file = \"@/missing/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: missing file \"@/missing/master.key\", and it cannot be "
+                "created: missing directory \"@/missing\""}},
+        FsCase{"ParentIsAFile", [](const TempDir& d) { write_mode(d, "file", "x", kAll); },
+               with_keys("master_key_file = \"@/file/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: missing file \"@/file/master.key\", and it cannot be "
+                "created: \"@/file\" is not a directory"}},
+        FsCase{"AbsentInReadOnlyDirectory", [](const TempDir& d) { make_dir(d, "ro", kReadExec); },
+               with_keys("master_key_file = \"@/ro/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: missing file \"@/ro/master.key\", and it cannot be "
+                "created: cannot create files in directory \"@/ro\": Permission denied"}},
+        FsCase{"Unreadable", [](const TempDir& d) { write_mode(d, "master.key", kKey32, fs::perms::none); },
+               with_keys("master_key_file = \"@/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: cannot read file \"@/master.key\": Permission denied"}},
+        FsCase{"Empty", [](const TempDir& d) { write_mode(d, "master.key", "", kReadOnly); },
+               with_keys("master_key_file = \"@/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: \"@/master.key\" has 0 bytes; a master key is 32 raw "
+                "bytes or 64 hexadecimal digits"}},
+        FsCase{"TooShort", [](const TempDir& d) { write_mode(d, "master.key", std::string(31, 'k'), kReadOnly); },
+               with_keys("master_key_file = \"@/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: \"@/master.key\" has 31 bytes; a master key is 32 raw "
+                "bytes or 64 hexadecimal digits"}},
+        FsCase{"BetweenRawAndHex", [](const TempDir& d) { write_mode(d, "master.key", std::string(33, 'k'), kReadOnly); },
+               with_keys("master_key_file = \"@/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: \"@/master.key\" has 33 bytes; a master key is 32 raw "
+                "bytes or 64 hexadecimal digits"}},
+        FsCase{"TooLong", [](const TempDir& d) { write_mode(d, "master.key", std::string(4096, 'k'), kReadOnly); },
+               with_keys("master_key_file = \"@/master.key\"\n"),
+               {"test.toml:2: [keys] master_key_file: \"@/master.key\" has 4096 bytes; a master key is 32 raw "
+                "bytes or 64 hexadecimal digits"}}),
+    [](const testing::TestParamInfo<FsCase>& info) { return info.param.name; });
+
+INSTANTIATE_TEST_SUITE_P(
+    SecretFiles, ServeNeeds,
+    testing::Values(
+        FsCase{"OidcSecret", [](const TempDir& d) { write_mode(d, "secret", "s3cret\n", kReadOnly); },
+               oidc_secret_doc("@/secret"), {}},
+        FsCase{"OidcSecretMissing", nothing, oidc_secret_doc("@/secret"),
+               {"test.toml:5: [oidc] client_secret_file: missing file \"@/secret\""}},
+        FsCase{"OidcSecretEmpty", [](const TempDir& d) { write_mode(d, "secret", "", kReadOnly); },
+               oidc_secret_doc("@/secret"), {"test.toml:5: [oidc] client_secret_file: \"@/secret\" is empty"}},
+        FsCase{"OidcSecretOnlyANewline", [](const TempDir& d) { write_mode(d, "secret", "\n", kReadOnly); },
+               oidc_secret_doc("@/secret"), {"test.toml:5: [oidc] client_secret_file: \"@/secret\" is empty"}},
+        FsCase{"OidcSecretOnlyCrLf", [](const TempDir& d) { write_mode(d, "secret", "\r\n", kReadOnly); },
+               oidc_secret_doc("@/secret"), {"test.toml:5: [oidc] client_secret_file: \"@/secret\" is empty"}},
+        FsCase{"OidcSecretUnreadable", [](const TempDir& d) { write_mode(d, "secret", "s3cret", fs::perms::none); },
+               oidc_secret_doc("@/secret"),
+               {"test.toml:5: [oidc] client_secret_file: cannot read file \"@/secret\": Permission denied"}},
+        FsCase{"OidcSecretIsADirectory", [](const TempDir& d) { make_dir(d, "secret", kAll); },
+               oidc_secret_doc("@/secret"),
+               {"test.toml:5: [oidc] client_secret_file: \"@/secret\" is a directory, not a file"}},
+        FsCase{"LdapPassword", [](const TempDir& d) { write_mode(d, "ldap.pw", "pw", kReadOnly); },
+               ldap_secret_doc("@/ldap.pw"), {}},
+        FsCase{"LdapPasswordMissing", nothing, ldap_secret_doc("@/ldap.pw"),
+               {"test.toml:9: [directory] bind_password_file: missing file \"@/ldap.pw\""}},
+        FsCase{"LdapPasswordEmpty", [](const TempDir& d) { write_mode(d, "ldap.pw", "", kReadOnly); },
+               ldap_secret_doc("@/ldap.pw"), {"test.toml:9: [directory] bind_password_file: \"@/ldap.pw\" is empty"}},
+        FsCase{"LdapPasswordOnlyANewline", [](const TempDir& d) { write_mode(d, "ldap.pw", "\n", kReadOnly); },
+               ldap_secret_doc("@/ldap.pw"), {"test.toml:9: [directory] bind_password_file: \"@/ldap.pw\" is empty"}},
+        FsCase{"LdapPasswordUnreadable", [](const TempDir& d) { write_mode(d, "ldap.pw", "pw", fs::perms::none); },
+               ldap_secret_doc("@/ldap.pw"),
+               {"test.toml:9: [directory] bind_password_file: cannot read file \"@/ldap.pw\": Permission denied"}},
+        FsCase{"LdapPasswordInUnsearchableDirectory",
+               [](const TempDir& d) {
+                 make_dir(d, "private", kAll);
+                 write_mode(d, "private/ldap.pw", "pw", kAll);
+                 fs::permissions(d.file("private"), fs::perms::owner_all);
+               },
+               ldap_secret_doc("@/private/ldap.pw"),
+               {"test.toml:9: [directory] bind_password_file: cannot read file \"@/private/ldap.pw\": Permission "
+                "denied"}}),
+    [](const testing::TestParamInfo<FsCase>& info) { return info.param.name; });
+
+// ---------------------------------------------------------------------------------------
 // Whole-file behaviour
 
 TEST(ParseConfig, CollectsEveryErrorSortedByLine) {
@@ -1414,7 +1863,7 @@ TEST(ParseConfig, CollectsEveryErrorSortedByLine) {
                 "test.toml:8: unknown key \"color\" in [server]",
                 "test.toml:10: [session] idle_timeout: \"15 minutes\" is not a duration (write "
                 "90s, 15m, 12h or 7d)",
-                "test.toml:12: [lockout] max_failures: must be at least 1, got 0",
+                "test.toml:12: [lockout] max_failures: must be between 1 and 1000000, got 0",
             }));
 }
 
