@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "common/path_normal.h"
 #include "common/text.h"
 
 namespace gatehouse::auth {
@@ -49,7 +50,14 @@ bool is_safe_redirect(std::string_view rd) {
 }
 
 std::string safe_redirect(std::string_view rd) {
-  return is_safe_redirect(rd) ? std::string(rd) : std::string("/");
+  if (!is_safe_redirect(rd)) return "/";
+  // The path in the normal form of request paths: a browser resolves dot segments, and
+  // "/..//evil" must not become "//evil". The query (and a fragment) stay as they are.
+  const auto end = rd.find_first_of("?#");
+  auto path = normalise_path(rd.substr(0, end));
+  if (!path) return "/";
+  if (end != std::string_view::npos) *path += rd.substr(end);
+  return *path;
 }
 
 }  // namespace gatehouse::auth

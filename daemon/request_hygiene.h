@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/path_normal.h"  // normalise_path, the path part of the rule
+
 namespace gatehouse::daemon {
 
 struct Target {
@@ -20,7 +22,6 @@ struct Target {
 // nullopt (answer 400) for an encoded '/' or '\', a raw '\', control characters, an
 // encoded NUL or control character, a malformed escape, or a target that is not a path.
 std::optional<Target> normalise_target(std::string_view target);
-std::optional<std::string> normalise_path(std::string_view path);
 
 // A Host header value (or an absolute-form target's authority): `host[:port]`, where
 // host is a DNS name (letters, digits, '-', '.'; labels of 1 to 63, at most 253 in all,

@@ -58,10 +58,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::string stripped = strip_cookie(header, name);
   FUZZ_CHECK(find_cookie(stripped, name).empty(), stripped);
-  auto same_name = [&](std::string_view n) {
-    if (n.size() != name.size()) return false;
+  const std::string_view stripped_name = name;  // clang 14 cannot capture a structured binding
+  auto same_name = [stripped_name](std::string_view n) {
+    if (n.size() != stripped_name.size()) return false;
     for (std::size_t i = 0; i < n.size(); ++i)
-      if (std::tolower(static_cast<unsigned char>(n[i])) != std::tolower(static_cast<unsigned char>(name[i])))
+      if (std::tolower(static_cast<unsigned char>(n[i])) !=
+          std::tolower(static_cast<unsigned char>(stripped_name[i])))
         return false;
     return true;
   };

@@ -10,7 +10,7 @@
 
 namespace {
 
-using gatehouse::daemon::normalise_path;
+using gatehouse::normalise_path;
 using gatehouse::daemon::normalise_target;
 
 bool upper_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); }

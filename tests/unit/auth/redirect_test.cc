@@ -69,9 +69,35 @@ INSTANTIATE_TEST_SUITE_P(SameOriginPaths, SafeRedirect,
                          ::testing::Values(std::string("/"), std::string("/app"),
                                            std::string("/app/page?x=1&y=2"),
                                            std::string("/a%20b"), std::string("/path#frag"),
-                                           std::string("/%7Euser"), std::string("/app/"),
+                                           std::string("/~user"), std::string("/app/"),
                                            std::string("/a/b/c?next=/x"),
                                            std::string("/" + std::string(1000, 'a'))));
+
+struct NormalCase {
+  std::string rd;
+  std::string expected;
+};
+
+void PrintTo(const NormalCase& c, std::ostream* os) { *os << c.rd; }
+
+class SafeRedirectNormalises : public ::testing::TestWithParam<NormalCase> {};
+
+// A browser resolves dot segments: "/..//evil" would become "//evil", another host.
+TEST_P(SafeRedirectNormalises, ThePathLikeRequestPaths) {
+  EXPECT_EQ(safe_redirect(GetParam().rd), GetParam().expected) << GetParam().rd;
+  EXPECT_EQ(safe_redirect(GetParam().expected), GetParam().expected) << "a fixed point";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, SafeRedirectNormalises,
+    ::testing::Values(NormalCase{"/..//evil", "/evil"}, NormalCase{"/../..//evil.example", "/evil.example"},
+                      NormalCase{"/./..//evil", "/evil"}, NormalCase{"/a/..//..//evil", "/evil"},
+                      NormalCase{"/%2e%2e//evil", "/evil"}, NormalCase{"/.%2e//evil", "/evil"},
+                      NormalCase{"/a//b", "/a/b"}, NormalCase{"/a/./b/../c", "/a/c"},
+                      NormalCase{"/%7Euser", "/~user"}, NormalCase{"/a?next=//x/../y", "/a?next=//x/../y"},
+                      NormalCase{"/a/..#//evil", "/#//evil"}, NormalCase{"/..", "/"},
+                      // A path with no normal form falls back to "/".
+                      NormalCase{"/a b", "/"}, NormalCase{"/a%zz", "/"}));
 
 }  // namespace
 }  // namespace gatehouse::auth
