@@ -733,6 +733,13 @@ int run_cli(int argc, char** argv) {
     for (const auto& t : *list) std::cout << t.name << "\n";
     return kOk;
   }
+  // Local names are case-insensitive: act on the user as stored ("Alice" -> "alice"), so
+  // its sessions (which carry the stored name) are ended too.
+  if (*user_passwd || *user_disable || *user_enable) {
+    auto found = db->find_user(user_name);
+    if (!found) return store_error(found.error());
+    if (found->has_value()) user_name = (*found)->name;
+  }
   if (*user_add || *user_passwd) {
     if (*user_add && (user_name.empty() || user_name.size() > 256 ||
                       user_name.find_first_of(" \t\r\n") != std::string::npos)) {

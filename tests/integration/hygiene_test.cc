@@ -343,6 +343,30 @@ TEST_F(HygieneTest, TheAccessLogNamesTheUserOnA403) {
   EXPECT_TRUE(daemon_->wait_for_log("user=bob status=403")) << daemon_->log();
 }
 
+TEST_F(HygieneTest, LocalNamesAreCaseInsensitiveForSignInAndAdministration) {
+  start();
+  // The lockout counts "ALICE" towards alice: signing in agrees, as the stored name.
+  const std::string cookie = session("ALICE", "alice-password");
+  ASSERT_FALSE(cookie.empty());
+  const std::string who = raw("GET /.gatehouse/whoami HTTP/1.1\r\nHost: x\r\nCookie: " + cookie +
+                              "\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(who.find("\"user\":\"alice\""), std::string::npos) << who;
+  // A case variant cannot be added beside her.
+  EXPECT_NE(cli({"user", "add", "Alice", "--tenant", "acme", "--password-stdin"}, "x-password\n").exit_code, 0);
+  // Disabling "Alice" disables alice and ends her session.
+  ASSERT_EQ(cli({"user", "disable", "Alice"}).exit_code, 0);
+  std::string status;
+  for (int i = 0; i < 50; ++i) {
+    status = status_line(raw("GET /x HTTP/1.1\r\nHost: x\r\nCookie: " + cookie + "\r\nConnection: close\r\n\r\n"));
+    if (status == "HTTP/1.1 401 Unauthorized") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(status, "HTTP/1.1 401 Unauthorized");
+  auto again = post_login(daemon_->port(), "alice", "alice-password");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 401);
+}
+
 // An upstream that answers one request with a chunked body written piece by piece: each
 // piece after its delay, or after the test releases it.
 class ScriptedUpstream {
