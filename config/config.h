@@ -74,6 +74,8 @@ struct ServerConfig {
   std::uint32_t max_header_bytes = 16384;     // [server] max_header_bytes: 431 above
   unsigned threads = 0;                       // [server] threads: 0 = number of cores
   Seconds shutdown_timeout{10};               // [server] shutdown_timeout
+  Seconds header_timeout{10};     // [server] header_timeout: a request's header, from its first byte: 408 after
+  Seconds keepalive_timeout{75};  // [server] keepalive_timeout: an idle connection between requests is closed
 };
 
 struct StoreConfig {

@@ -31,6 +31,8 @@ namespace limits {
 constexpr Seconds kUpstreamConnectTimeout{5 * 60};
 constexpr Seconds kUpstreamTimeout{24 * 3600};
 constexpr Seconds kShutdownTimeout{3600};
+constexpr Seconds kHeaderTimeout{300};
+constexpr Seconds kKeepaliveTimeout{3600};
 constexpr Seconds kSessionTimeout{366 * 86400};
 constexpr Seconds kLockoutDuration{366 * 86400};
 constexpr Seconds kAuditRetention{3660 * 86400};
@@ -489,7 +491,7 @@ class Loader {
     Section s(errors_, "server", table("server"));
     s.check_keys({"listen", "public_url", "tls_cert_file", "tls_key_file", "trusted_proxies",
                   "upstream_connect_timeout", "upstream_timeout", "shutdown_timeout",
-                  "max_body_bytes", "max_header_bytes", "threads"});
+                  "header_timeout", "keepalive_timeout", "max_body_bytes", "max_header_bytes", "threads"});
 
     if (auto v = s.string("listen", true)) {
       if (auto address = ListenAddress::parse(*v)) {
@@ -550,6 +552,9 @@ class Loader {
       c.upstream_timeout = *d;
     if (auto d = s.duration_between("shutdown_timeout", Seconds(1), limits::kShutdownTimeout))
       c.shutdown_timeout = *d;
+    if (auto d = s.duration_between("header_timeout", Seconds(1), limits::kHeaderTimeout)) c.header_timeout = *d;
+    if (auto d = s.duration_between("keepalive_timeout", Seconds(1), limits::kKeepaliveTimeout))
+      c.keepalive_timeout = *d;
 
     if (auto v = s.integer_between("max_body_bytes", 1, limits::kMaxBodyBytes))
       c.max_body_bytes = static_cast<std::uint64_t>(*v);

@@ -44,7 +44,6 @@ namespace {
 
 constexpr std::size_t kRelayChunk = 64 * 1024;
 constexpr std::size_t kFormLimit = 16 * 1024;
-constexpr auto kKeepAliveIdle = std::chrono::seconds(75);
 constexpr std::string_view kInternalPrefix = "/.gatehouse/";
 constexpr std::string_view kOidcPrefix = "/.gatehouse/oidc/";
 constexpr std::string_view kGenericLoginFailure = "The user name or password is incorrect.";
@@ -208,6 +207,7 @@ asio::awaitable<void> Gateway::serve(tcp::socket socket, UpstreamPool& upstreams
   try {
     for (;;) {
       Parser parser;
+      std::chrono::seconds header_timeout, keepalive_timeout;
       {
         // The limits of the configuration in use now; the request itself takes the
         // one in use once its header is in (a keep-alive connection may idle across a
@@ -215,13 +215,31 @@ asio::awaitable<void> Gateway::serve(tcp::socket socket, UpstreamPool& upstreams
         const auto rt = runtime_.load();
         parser.header_limit(rt->config->server.max_header_bytes);
         parser.body_limit(rt->config->server.max_body_bytes);
+        header_timeout = rt->config->server.header_timeout;
+        keepalive_timeout = rt->config->server.keepalive_timeout;
       }
-      c.stream.expires_after(kKeepAliveIdle);
+      // Idle until the next request's first byte (keepalive_timeout), then the whole
+      // header within header_timeout: a client sending it a byte at a time (slowloris)
+      // holds the connection that long, not for as long as it keeps trickling.
+      if (c.buffer.size() == 0) {
+        c.stream.expires_after(keepalive_timeout);
+        const std::size_t n = co_await c.stream.async_read_some(c.buffer.prepare(4096), awaitable_ec(ec));
+        c.buffer.commit(n);
+        if (ec) break;
+      }
+      c.stream.expires_after(header_timeout);
       co_await http::async_read_header(c.stream, c.buffer, parser, awaitable_ec(ec));
       if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-          ec == asio::error::connection_reset || ec == beast::error::timeout ||
-          ec == asio::error::operation_aborted)
+          ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
         break;
+      if (ec == beast::error::timeout) {
+        // The stream closed the socket when its timer fired: as nginx does, the 408 is
+        // logged and counted, not sent.
+        log::info("http.header_timeout", {{"client", c.peer}});
+        const auto rt = runtime_.load();
+        rt->metrics.count_request(rt->metrics.unmatched_slot(), 408);
+        break;
+      }
       if (ec) {
         http::status status = http::status::bad_request;
         std::string_view title = "Bad request";

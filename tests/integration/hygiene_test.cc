@@ -35,6 +35,8 @@ std::string query_encode(std::string_view s) {
   return out;
 }
 
+std::string read_until(int fd, std::string& got, const std::string& needle);
+
 class HygieneTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -365,6 +367,44 @@ TEST_F(HygieneTest, LocalNamesAreCaseInsensitiveForSignInAndAdministration) {
   auto again = post_login(daemon_->port(), "alice", "alice-password");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 401);
+}
+
+TEST_F(HygieneTest, AHeaderTricklingInIsCutAtHeaderTimeoutButAnIdleConnectionIsNot) {
+  start("header_timeout = \"1s\"\nkeepalive_timeout = \"30s\"\n");
+  // Slowloris: the header a byte every 0.3 s would take 10 s; the server closes at 1 s.
+  const int fd = connect_loopback(daemon_->port());
+  ASSERT_GE(fd, 0);
+  const std::string head = "GET /public/x HTTP/1.1\r\n";
+  ASSERT_EQ(write(fd, head.data(), head.size()), static_cast<ssize_t>(head.size()));
+  const std::string trickle = "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+  bool cut = false;
+  for (char ch : trickle) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    if (send(fd, &ch, 1, MSG_NOSIGNAL) != 1) {
+      cut = true;
+      break;
+    }
+  }
+  if (!cut) {
+    char buf[64];
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    cut = read(fd, buf, sizeof buf) <= 0;
+  }
+  close(fd);
+  EXPECT_TRUE(cut) << "the trickling header was never cut";
+  EXPECT_TRUE(daemon_->wait_for_log("event=http.header_timeout")) << daemon_->log();
+
+  // A keep-alive connection idle for longer than header_timeout is still served.
+  const int idle = connect_loopback(daemon_->port());
+  ASSERT_GE(idle, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  const std::string request = "GET /public/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(write(idle, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  std::string got;
+  read_until(idle, got, "body_bytes");
+  close(idle);
+  EXPECT_EQ(got.substr(0, 15), "HTTP/1.1 200 OK") << got;
 }
 
 // An upstream that answers one request with a chunked body written piece by piece: each

@@ -416,6 +416,8 @@ TEST(ParseConfig, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c.server.upstream_connect_timeout, 5s);
   EXPECT_EQ(c.server.upstream_timeout, 60s);
   EXPECT_EQ(c.server.shutdown_timeout, 10s);
+  EXPECT_EQ(c.server.header_timeout, 10s);
+  EXPECT_EQ(c.server.keepalive_timeout, 75s);
   EXPECT_EQ(c.server.max_body_bytes, 1ull << 30);
   EXPECT_EQ(c.server.max_header_bytes, 16384u);
   EXPECT_EQ(c.server.threads, 0u);
@@ -1515,6 +1517,8 @@ const std::vector<BoundedKey>& bounded_keys() {
       {"[server] upstream_connect_timeout", "upstream_connect_timeout", 4, server_doc, true, 1, 300},
       {"[server] upstream_timeout", "upstream_timeout", 4, server_doc, true, 1, 86400},
       {"[server] shutdown_timeout", "shutdown_timeout", 4, server_doc, true, 1, 3600},
+      {"[server] header_timeout", "header_timeout", 4, server_doc, true, 1, 300},
+      {"[server] keepalive_timeout", "keepalive_timeout", 4, server_doc, true, 1, 3600},
       {"[server] max_body_bytes", "max_body_bytes", 4, server_doc, false, 1, 1LL << 40},
       {"[server] max_header_bytes", "max_header_bytes", 4, server_doc, false, 1024, 1048576},
       {"[server] threads", "threads", 4, server_doc, false, 0, 256},
