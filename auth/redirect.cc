@@ -57,7 +57,9 @@ std::string safe_redirect(std::string_view rd) {
   auto path = normalise_path(rd.substr(0, end));
   if (!path) return "/";
   if (end != std::string_view::npos) *path += rd.substr(end);
-  return *path;
+  // Removing a segment can join what it kept apart: "/./%252f%52f" becomes "/%252fRf",
+  // which decodes to "//Rf". The normal form is held to the same rule.
+  return is_safe_redirect(*path) ? *path : std::string("/");
 }
 
 }  // namespace gatehouse::auth

@@ -97,7 +97,9 @@ INSTANTIATE_TEST_SUITE_P(
                       NormalCase{"/%7Euser", "/~user"}, NormalCase{"/a?next=//x/../y", "/a?next=//x/../y"},
                       NormalCase{"/a/..#//evil", "/#//evil"}, NormalCase{"/..", "/"},
                       // A path with no normal form falls back to "/".
-                      NormalCase{"/a b", "/"}, NormalCase{"/a%zz", "/"}));
+                      NormalCase{"/a b", "/"}, NormalCase{"/a%zz", "/"},
+                      // Found by the redirect fuzzer: the normal form would decode to "//Rf…".
+                      NormalCase{"/./%252f%52fevil.exa?mp", "/"}, NormalCase{"/a/../%252f%252fevil", "/"}));
 
 }  // namespace
 }  // namespace gatehouse::auth
