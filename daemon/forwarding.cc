@@ -4,19 +4,6 @@
 #include "daemon/request_hygiene.h"
 
 namespace gatehouse::daemon {
-namespace {
-
-bool valid_port(std::string_view digits) {
-  if (digits.empty() || digits.size() > 5) return false;
-  unsigned n = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return false;
-    n = n * 10 + static_cast<unsigned>(c - '0');
-  }
-  return n >= 1 && n <= 65535;
-}
-
-}  // namespace
 
 std::optional<IpAddress> parse_forwarded_address(std::string_view e) {
   if (e.empty()) return std::nullopt;

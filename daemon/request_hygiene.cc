@@ -98,16 +98,18 @@ std::optional<std::string> parse_host(std::string_view value) {
     out.reserve(host.size());
     for (char c : host) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
   }
-  if (!port.empty()) {
-    if (port.size() > 5) return std::nullopt;
-    unsigned number = 0;
-    for (char c : port) {
-      if (c < '0' || c > '9') return std::nullopt;
-      number = number * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (number == 0 || number > 65535) return std::nullopt;
-  }
+  if (!port.empty() && !valid_port(port)) return std::nullopt;
   return out;
+}
+
+bool valid_port(std::string_view digits) {
+  if (digits.empty() || digits.size() > 5) return false;
+  unsigned n = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<unsigned>(c - '0');
+  }
+  return n >= 1 && n <= 65535;
 }
 
 }  // namespace gatehouse::daemon

@@ -32,4 +32,7 @@ std::optional<Target> normalise_target(std::string_view target);
 // "a:65536", "", "a..b", "_x".
 std::optional<std::string> parse_host(std::string_view host_header);
 
+// A port as Host and X-Forwarded-For write it: 1 to 5 digits, 1..65535.
+bool valid_port(std::string_view digits);
+
 }  // namespace gatehouse::daemon
