@@ -75,7 +75,13 @@ bool is_identity_header(std::string_view name) {
   return true;
 }
 
-std::string strip_cookie(std::string_view cookie_header, std::string_view cookie_name) {
+std::string strip_cookies(std::string_view cookie_header, const std::vector<std::string>& cookie_names) {
+  auto ours = [&](std::string_view piece) {
+    const auto name = bare_name(piece);
+    for (const auto& n : cookie_names)
+      if (iequal(name, n)) return true;
+    return false;
+  };
   std::string out;
   for_each_cookie(cookie_header, [&](std::string_view part, std::string_view, std::string_view) {
     // Within one ';'-separated part, ',' may separate further pairs: drop ours, keep the
@@ -86,7 +92,7 @@ std::string strip_cookie(std::string_view cookie_header, std::string_view cookie
     for (;;) {
       const auto comma = rest.find(',');
       const auto piece = rest.substr(0, comma);
-      if (iequal(bare_name(piece), cookie_name)) {
+      if (ours(piece)) {
         dropped = true;
       } else {
         if (!kept.empty()) kept += ',';
@@ -103,6 +109,10 @@ std::string strip_cookie(std::string_view cookie_header, std::string_view cookie
     return true;
   });
   return out;
+}
+
+std::string strip_cookie(std::string_view cookie_header, std::string_view cookie_name) {
+  return strip_cookies(cookie_header, {std::string(cookie_name)});
 }
 
 std::string_view find_cookie(std::string_view cookie_header, std::string_view cookie_name) {
@@ -125,19 +135,24 @@ void find_cookie_values(std::string_view cookie_header, std::string_view cookie_
 }
 
 bool sets_cookie_of(std::string_view set_cookie, const std::vector<std::string>& names) {
-  auto name = bare_name(set_cookie.substr(0, set_cookie.find(';')));
-  for (std::string_view prefix : {std::string_view("__host-"), std::string_view("__secure-")})
-    if (name.size() > prefix.size() && iequal(name.substr(0, prefix.size()), prefix)) name.remove_prefix(prefix.size());
+  auto starts_with = [](std::string_view s, std::string_view prefix) {
+    return s.size() >= prefix.size() && iequal(s.substr(0, prefix.size()), prefix);
+  };
+  // The name without a __Host- or __Secure- prefix, which only adds browser rules.
+  auto unprefixed = [&](std::string_view s) {
+    for (std::string_view prefix : {std::string_view("__host-"), std::string_view("__secure-")})
+      if (s.size() > prefix.size() && starts_with(s, prefix)) s.remove_prefix(prefix.size());
+    return s;
+  };
+  const auto name = unprefixed(bare_name(set_cookie.substr(0, set_cookie.find(';'))));
   for (const auto& n : names) {
     std::string_view own = n;
     if (own.ends_with('*')) {  // a family of names: "gatehouse_oidc_*"
       own.remove_suffix(1);
-      if (name.size() >= own.size() && iequal(name.substr(0, own.size()), own)) return true;
-      continue;
+      if (starts_with(name, own)) return true;
+    } else if (iequal(name, unprefixed(own))) {
+      return true;
     }
-    for (std::string_view prefix : {std::string_view("__host-"), std::string_view("__secure-")})
-      if (own.size() > prefix.size() && iequal(own.substr(0, prefix.size()), prefix)) own.remove_prefix(prefix.size());
-    if (iequal(name, own)) return true;
   }
   return false;
 }

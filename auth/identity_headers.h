@@ -23,6 +23,8 @@ bool is_forwarding_header(std::string_view name);
 // (RFC 2965's separator, which some application frameworks still split on). Other
 // cookies keep their order and spelling.
 std::string strip_cookie(std::string_view cookie_header, std::string_view cookie_name);
+// The same for several names at once, in one pass.
+std::string strip_cookies(std::string_view cookie_header, const std::vector<std::string>& cookie_names);
 
 // Finds the value of cookie `name` in a Cookie header; empty if absent. When the name
 // occurs more than once the first wins (as browsers send the most specific first).

@@ -15,6 +15,7 @@
 #include <string>
 #include <utility>
 
+#include "common/host_name.h"
 #include "common/path_normal.h"
 #include "common/secret_file.h"
 #include "config/config.h"
@@ -131,14 +132,9 @@ bool valid_attribute_name(std::string_view name, bool may_be_empty) {
   return true;
 }
 
-bool valid_route_host(std::string_view host) {
-  for (char c : host) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-' || c == '_';
-    if (!ok) return false;
-  }
-  return true;
-}
+// Empty: any host. Otherwise the rule a request's Host is held to: a route host it
+// refuses could never match.
+bool valid_route_host(std::string_view host) { return host.empty() || is_dns_name(host); }
 
 std::string strip_trailing_slashes(std::string_view prefix) {
   while (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);

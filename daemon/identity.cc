@@ -83,9 +83,9 @@ void build_upstream_fields(const http::fields& client, http::fields& out, const 
       case http::field::content_length:
         continue;
       case http::field::cookie: {
-        std::string kept(f.value());
-        for (const auto& name : own_cookies)
-          if (!name.ends_with('*')) kept = auth::strip_cookie(kept, name);
+        // Names ending in '*' (the sign-in flow's, path-scoped to the callback) never
+        // match a name here: strip_cookies compares whole names.
+        std::string kept = auth::strip_cookies(f.value(), own_cookies);
         if (!kept.empty()) out.insert(http::field::cookie, kept);
         continue;
       }

@@ -28,7 +28,9 @@ Runtime::Runtime(std::shared_ptr<const config::Config> cfg, const Foundation& ba
   const bool prefixed = name.starts_with("__Host-") || name.starts_with("__Secure-");
   session_cookie = secure_cookies && !prefixed ? "__Host-" + name : name;
   csrf_cookie = session_cookie + "_csrf";
-  own_cookies = {session_cookie, csrf_cookie, name, name + "_csrf", std::string(auth::kOidcFlowCookiePrefix) + "*"};
+  own_cookies = {session_cookie, csrf_cookie};
+  if (session_cookie != name) own_cookies.insert(own_cookies.end(), {name, name + "_csrf"});
+  own_cookies.push_back(std::string(auth::kOidcFlowCookiePrefix) + "*");
 }
 
 Runtime::~Runtime() {

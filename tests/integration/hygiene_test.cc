@@ -251,13 +251,15 @@ TEST_F(HygieneTest, TheSessionCookieNeverReachesTheUpstreamHoweverCookieIsWritte
   const std::string cookie = session("alice", "alice-password");
   ASSERT_FALSE(cookie.empty());
   const std::string value = cookie.substr(cookie.find('=') + 1);
-  for (const std::string header : {"a=1, " + cookie, "a=1," + cookie + "; b=2", cookie + ", a=1",
-                                   "a=1; x=2, " + cookie + ", y=3", cookie + "\r\nCookie: c=3, " + cookie}) {
-    const std::string r = raw("GET /x HTTP/1.1\r\nHost: app.example\r\nCookie: " + cookie + "\r\nCookie: " + header +
-                              "\r\nConnection: close\r\n\r\n");
+  // Failure messages name the variant, never the session cookie itself.
+  const std::vector<std::string> variants = {"a=1, " + cookie, "a=1," + cookie + "; b=2", cookie + ", a=1",
+                                             "a=1; x=2, " + cookie + ", y=3", cookie + "\r\nCookie: c=3, " + cookie};
+  for (std::size_t i = 0; i < variants.size(); ++i) {
+    const std::string r = raw("GET /x HTTP/1.1\r\nHost: app.example\r\nCookie: " + cookie + "\r\nCookie: " +
+                              variants[i] + "\r\nConnection: close\r\n\r\n");
     const json echo = echoed(r);
-    ASSERT_TRUE(echo.is_object()) << r;
-    EXPECT_EQ(echo.dump().find(value), std::string::npos) << header << "\n" << echo.dump(2);
+    ASSERT_TRUE(echo.is_object()) << "variant " << i << ": " << status_line(r);
+    EXPECT_EQ(echo.dump().find(value), std::string::npos) << "variant " << i << ": the session cookie reached the upstream";
   }
 }
 
@@ -265,9 +267,10 @@ TEST_F(HygieneTest, TwoDifferentSessionCookiesAreNoSession) {
   start();
   const std::string alice = session("alice", "alice-password");
   const std::string bob = session("bob", "bob-password");
-  for (const std::string cookies : {bob + "; " + alice, alice + "; " + bob, alice + "\r\nCookie: " + bob}) {
-    const std::string r = raw("GET /x HTTP/1.1\r\nHost: app.example\r\nCookie: " + cookies + "\r\nConnection: close\r\n\r\n");
-    EXPECT_EQ(status_line(r), "HTTP/1.1 401 Unauthorized") << cookies;
+  const std::vector<std::string> pairs = {bob + "; " + alice, alice + "; " + bob, alice + "\r\nCookie: " + bob};
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    const std::string r = raw("GET /x HTTP/1.1\r\nHost: app.example\r\nCookie: " + pairs[i] + "\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(status_line(r), "HTTP/1.1 401 Unauthorized") << "pair " << i;
   }
   // The same cookie twice is still that session.
   const std::string twice = raw("GET /x HTTP/1.1\r\nHost: app.example\r\nCookie: " + alice + "; " + alice +

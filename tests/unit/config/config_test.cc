@@ -1113,6 +1113,42 @@ INSTANTIATE_TEST_SUITE_P(
                               "upstream = \"http://127.0.0.1:9000\"\n"),
                   {"test.toml:2: [route] host: \"example .org\" is not a host name (write it "
                    "without scheme, port or path)"}},
+        // A route host a request's Host could never be (daemon/request_hygiene: parse_host).
+        ErrorCase{"HostWithUnderscore",
+                  with_routes("[[route]]\nhost = \"my_app.example\"\npath_prefix = \"/\"\n"
+                              "upstream = \"http://127.0.0.1:9000\"\n"),
+                  {"test.toml:2: [route] host: \"my_app.example\" is not a host name (write it "
+                   "without scheme, port or path)"}},
+        // A route host a request's Host could never be (daemon/request_hygiene: parse_host).
+        ErrorCase{"HostWithEmptyLabel",
+                  with_routes("[[route]]\nhost = \"a..example\"\npath_prefix = \"/\"\n"
+                              "upstream = \"http://127.0.0.1:9000\"\n"),
+                  {"test.toml:2: [route] host: \"a..example\" is not a host name (write it "
+                   "without scheme, port or path)"}},
+        // A route host a request's Host could never be (daemon/request_hygiene: parse_host).
+        ErrorCase{"HostWithTrailingDot",
+                  with_routes("[[route]]\nhost = \"example.org.\"\npath_prefix = \"/\"\n"
+                              "upstream = \"http://127.0.0.1:9000\"\n"),
+                  {"test.toml:2: [route] host: \"example.org.\" is not a host name (write it "
+                   "without scheme, port or path)"}},
+        // A route host a request's Host could never be (daemon/request_hygiene: parse_host).
+        ErrorCase{"HostStartingWithHyphen",
+                  with_routes("[[route]]\nhost = \"-a.example\"\npath_prefix = \"/\"\n"
+                              "upstream = \"http://127.0.0.1:9000\"\n"),
+                  {"test.toml:2: [route] host: \"-a.example\" is not a host name (write it "
+                   "without scheme, port or path)"}},
+        // A route host a request's Host could never be (daemon/request_hygiene: parse_host).
+        ErrorCase{"HostLabelEndingWithHyphen",
+                  with_routes("[[route]]\nhost = \"a-.example\"\npath_prefix = \"/\"\n"
+                              "upstream = \"http://127.0.0.1:9000\"\n"),
+                  {"test.toml:2: [route] host: \"a-.example\" is not a host name (write it "
+                   "without scheme, port or path)"}},
+        // A route host a request's Host could never be (daemon/request_hygiene: parse_host).
+        ErrorCase{"HostLabelTooLong",
+                  with_routes("[[route]]\nhost = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example\"\npath_prefix = \"/\"\n"
+                              "upstream = \"http://127.0.0.1:9000\"\n"),
+                  {"test.toml:2: [route] host: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example\" is not a host name (write it "
+                   "without scheme, port or path)"}},
         ErrorCase{"PublicNotABoolean",
                   with_routes(kRoute + "public = \"yes\"\n"),
                   {"test.toml:4: [route] public: expected a boolean (true or false), got "
