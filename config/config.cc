@@ -378,6 +378,12 @@ std::vector<Cidr> loopback_networks() { return {*Cidr::parse("127.0.0.1/32"), *C
 
 std::string RouteConfig::id() const { return host + path_prefix; }
 
+const TenantConfig* Config::find_tenant(std::string_view name) const {
+  for (const auto& t : tenants)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
 std::string ConfigError::to_string() const {
   return file + ":" + std::to_string(line) + ": " + message;
 }

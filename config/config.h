@@ -198,12 +198,41 @@ struct OidcConfig {
   bool use_userinfo = true;  // merge the userinfo endpoint's claims when it is advertised
 };
 
+// [smtp]: notification and invitation e-mails, delivered with libcurl.
+struct SmtpConfig {
+  std::string url;            // "smtp://host[:port]" or "smtps://host[:port]"; "" = not configured
+  bool starttls = true;       // smtp://: require STARTTLS (refuse to send in the clear)
+  std::string from;           // "Name <addr@example.org>" or "addr@example.org"
+  std::string username;       // "" = no login
+  std::string password_file;  // with username
+  std::string ca_file;        // "" = the system's trust store
+  Seconds timeout{30};        // [smtp] timeout: one delivery attempt
+  // Additions beyond CONTRACT.md, for tests and labs: loopback only, logged as a warning.
+  bool tls_verify = true;
+};
+
+// [delegation]
+struct DelegationConfig {
+  Seconds default_duration{7 * 86400};
+};
+
+// [[tenant]]: a tenant the configuration declares (others come from `tenant add`).
+struct TenantConfig {
+  std::string name;          // a-z, 0-9, '.', '_' and '-' ; at most 64
+  std::string display_name;  // default: name
+  std::vector<std::string> superuser_groups;
+  std::string language = "en";  // "en" | "nl" | "de" | "it"
+  int line = 0;
+};
+
 struct RouteConfig {
   std::string host;         // lower-cased, without port; "" = any host
   std::string path_prefix;  // starts with '/'
   Url upstream;
   bool is_public = false;   // TOML key "public"
   std::vector<std::string> allow_groups;
+  std::vector<std::string> tenants;  // effective parties allowed; empty = any
+  bool banner = true;                // delegation banner in text/html answers
   int line = 0;
   std::string id() const;   // stable name used as the assertion audience: host + path_prefix
 };
@@ -221,6 +250,10 @@ struct Config {
   std::vector<DirectoryConfig> directories;
   std::vector<OidcConfig> oidc;
   std::vector<RouteConfig> routes;
+  SmtpConfig smtp;
+  DelegationConfig delegation;
+  std::vector<TenantConfig> tenants;
+  const TenantConfig* find_tenant(std::string_view name) const;
 };
 
 struct ConfigError {

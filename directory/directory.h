@@ -33,6 +33,9 @@ struct Identity {
   std::string display_name;
   std::vector<std::string> groups;
   std::string tenant;  // real party
+  // The source vouches for the e-mail address (a directory's attribute; an OpenID
+  // provider's email_verified claim). Delegations reach only verified addresses.
+  bool email_verified = true;
 };
 
 struct AuthOutcome {

@@ -16,6 +16,8 @@ namespace gatehouse::store {
 struct Tenant {
   std::string name;
   std::int64_t created_at = 0;
+  std::string display_name;  // "" : shown as the name
+  std::string language;      // "en", "nl", "de", "it"; "" : en
 };
 
 struct User {
