@@ -117,7 +117,8 @@ std::string claims_to_json(const Claims& c) {
       {"email", c.email},        {"name", c.name},          {"groups", c.groups},
       {"roles", c.roles},        {"real_party", c.real_party},
       {"effective_party", c.effective_party},               {"delegation", c.delegation},
-      {"iat", c.issued_at},      {"exp", c.expires_at}};
+      {"src", c.source},         {"iat", c.issued_at},      {"exp", c.expires_at}};
+  j["delegation_until"] = c.delegation_until == 0 ? nlohmann::json(nullptr) : nlohmann::json(c.delegation_until);
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

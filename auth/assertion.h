@@ -27,7 +27,9 @@ struct Claims {
   std::vector<std::string> roles;
   std::string real_party;
   std::string effective_party;
-  std::string delegation;
+  std::string delegation;             // id, "" when acting for the own tenant
+  std::int64_t delegation_until = 0;  // 0: no end, or not delegated (claim null)
+  std::string source;                 // directory or provider the user signed in through
   std::int64_t issued_at = 0;
   std::int64_t expires_at = 0;
 };

@@ -1,13 +1,13 @@
 #pragma once
-// Issues X-Gatehouse-Assertion for a session and route. Signing costs tens of
+// Issues X-Gatehouse-Assertion for a principal and route. Signing costs tens of
 // microseconds, so an assertion is reused for half its lifetime.
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
 #include "auth/assertion.h"
+#include "auth/principal.h"
 #include "common/clock.h"
-#include "store/store.h"
 
 namespace gatehouse::auth {
 
@@ -15,10 +15,12 @@ class AssertionIssuer {
  public:
   AssertionIssuer(const AssertionSigner& signer, const Clock& clock, std::string issuer,
                   std::int64_t ttl_seconds);
-  Result<std::string> issue(const store::SessionRecord& session, const std::string& audience);
+  Result<std::string> issue(const Principal& principal, const std::string& audience);
   void sweep();
 
-  Claims claims_for(const store::SessionRecord& session, const std::string& audience) const;
+  // exp is iat + ttl, never later than the principal's end (its session's, or its
+  // delegation's: an assertion never outlives the delegation it was made under).
+  Claims claims_for(const Principal& principal, const std::string& audience) const;
 
  private:
   struct Entry {

@@ -18,7 +18,10 @@ constexpr std::array kEventTypes = {
     AuditEventType::session_expired,   AuditEventType::config_reloaded,
     AuditEventType::config_reload_failed, AuditEventType::user_added,
     AuditEventType::user_password_changed, AuditEventType::user_disabled,
-    AuditEventType::user_enabled,
+    AuditEventType::user_enabled, AuditEventType::delegation_granted, AuditEventType::delegation_revoked,
+    AuditEventType::delegation_expired, AuditEventType::party_switched, AuditEventType::notification_queued,
+    AuditEventType::notification_sent, AuditEventType::notification_failed,
+    AuditEventType::tenant_superuser_added, AuditEventType::tenant_superuser_removed,
 };
 
 constexpr std::int64_t kPruneBatch = 1000;
@@ -28,6 +31,7 @@ log::Level level_of(AuditEventType type) {
     case AuditEventType::login_locked:
     case AuditEventType::lockout_locked: return log::Level::warning;
     case AuditEventType::config_reload_failed: return log::Level::error;
+    case AuditEventType::notification_failed: return log::Level::warning;
     default: return log::Level::info;
   }
 }
@@ -51,6 +55,15 @@ std::string_view event_name(AuditEventType type) {
     case AuditEventType::user_password_changed: return "user.password_changed";
     case AuditEventType::user_disabled: return "user.disabled";
     case AuditEventType::user_enabled: return "user.enabled";
+    case AuditEventType::delegation_granted: return "delegation.granted";
+    case AuditEventType::delegation_revoked: return "delegation.revoked";
+    case AuditEventType::delegation_expired: return "delegation.expired";
+    case AuditEventType::party_switched: return "party.switched";
+    case AuditEventType::notification_queued: return "notification.queued";
+    case AuditEventType::notification_sent: return "notification.sent";
+    case AuditEventType::notification_failed: return "notification.failed";
+    case AuditEventType::tenant_superuser_added: return "tenant.superuser_added";
+    case AuditEventType::tenant_superuser_removed: return "tenant.superuser_removed";
   }
   return "unknown";
 }

@@ -33,6 +33,15 @@ enum class AuditEventType {
   user_password_changed,   // user.password_changed: `user passwd`
   user_disabled,           // user.disabled
   user_enabled,            // user.enabled
+  delegation_granted,      // delegation.granted
+  delegation_revoked,      // delegation.revoked
+  delegation_expired,      // delegation.expired: its end date passed
+  party_switched,          // party.switched: from, to, delegation, automatic or not
+  notification_queued,     // notification.queued: e-mails written to the outbox
+  notification_sent,       // notification.sent
+  notification_failed,     // notification.failed: an attempt failed (retried later)
+  tenant_superuser_added,  // tenant.superuser_added
+  tenant_superuser_removed,  // tenant.superuser_removed
 };
 
 // "login.success", …: the name stored and logged.

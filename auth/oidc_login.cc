@@ -53,7 +53,7 @@ std::string printable(std::string_view text, std::size_t max = 200) {
 }
 
 directory::Identity identity_of(const store::SessionRecord& s) {
-  return directory::Identity{s.user, s.email, s.display_name, s.groups, s.real_party};
+  return directory::Identity{s.user, s.email, s.display_name, s.groups, s.real_party, s.email_verified};
 }
 
 bool unreachable(const Error& e) { return e.code == "oidc.unreachable"; }
@@ -282,7 +282,7 @@ RefreshOutcome OidcLogin::refresh(const store::SessionRecord& session) {
   };
   auto state = open_state(session.provider_state);
   if (!state || state->refresh_token.empty()) {
-    (void)sessions_.update(session.id, identity_of(session), session.provider_state, 0);
+    (void)sessions_.update(session.id, session.source, identity_of(session), session.provider_state, 0);
     return RefreshOutcome::not_due;
   }
   auto tokens = provider->refresh(state->refresh_token);
@@ -290,7 +290,7 @@ RefreshOutcome OidcLogin::refresh(const store::SessionRecord& session) {
     if (unreachable(tokens.error())) {
       log::warning("oidc.refresh_postponed", {{"provider", provider->name()}, {"user", session.user},
                                               {"error", tokens.error().message}});
-      (void)sessions_.update(session.id, identity_of(session), session.provider_state, now + kRetryRefresh);
+      (void)sessions_.update(session.id, session.source, identity_of(session), session.provider_state, now + kRetryRefresh);
       return RefreshOutcome::postponed;
     }
     return end(tokens.error().message);
@@ -316,14 +316,14 @@ RefreshOutcome OidcLogin::refresh(const store::SessionRecord& session) {
     auto discovered = provider->discovery();
     if (!provider->config().use_userinfo || !discovered || discovered->userinfo_endpoint.empty()) {
       if (!tokens->refresh_token.empty()) state->refresh_token = tokens->refresh_token;
-      (void)sessions_.update(session.id, identity_of(session), seal_state(*state), next);
+      (void)sessions_.update(session.id, session.source, identity_of(session), seal_state(*state), next);
       return RefreshOutcome::refreshed;
     }
   }
   auto merged = claims_with_userinfo(*provider, claims, tokens->access_token, tokens->id_token.empty());
   if (!merged) {
     if (unreachable(merged.error())) {
-      (void)sessions_.update(session.id, identity_of(session), session.provider_state, now + kRetryRefresh);
+      (void)sessions_.update(session.id, session.source, identity_of(session), session.provider_state, now + kRetryRefresh);
       return RefreshOutcome::postponed;
     }
     return end(merged.error().message);
@@ -331,7 +331,7 @@ RefreshOutcome OidcLogin::refresh(const store::SessionRecord& session) {
   auto identity = provider->identity(*merged);
   if (!identity) return end(identity.error().message);
   if (!tokens->refresh_token.empty()) state->refresh_token = tokens->refresh_token;  // rotation
-  if (auto st = sessions_.update(session.id, *identity, seal_state(*state), next); !st) {
+  if (auto st = sessions_.update(session.id, session.source, *identity, seal_state(*state), next); !st) {
     log::error("oidc.refresh_store_failed", {{"user", session.user}, {"error", st.error().message}});
     return RefreshOutcome::postponed;
   }
@@ -387,6 +387,7 @@ Result<store::SessionRecord> OidcLogin::bearer_identity(oidc::Provider& provider
   store::SessionRecord r;
   r.user = identity->username;
   r.email = identity->email;
+  r.email_verified = identity->email_verified;
   r.display_name = identity->display_name;
   r.groups = identity->groups;
   r.real_party = r.effective_party = identity->tenant;

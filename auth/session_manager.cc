@@ -35,13 +35,17 @@ Result<NewSession> SessionManager::create(const directory::Identity& identity, c
   record->email = identity.email;
   record->display_name = identity.display_name;
   record->groups = identity.groups;
+  record->email_verified = identity.email_verified;
   record->real_party = identity.tenant;
+  // Not the effective party: that is the user's own choice, kept apart from its sessions
+  // (tenancy::PrincipalResolver). The column keeps the real party for older readers.
   record->effective_party = identity.tenant;
   record->source = source;
   record->created_at = record->last_seen = clock_.now();
   record->provider_state = std::move(provider_state);
   record->refresh_at = refresh_at;
   if (auto st = store_.create_session(*record); !st) return st.error();
+  if (on_signed_in_) on_signed_in_(*record, identity);
   NewSession out{record, codec_.seal(record->id)};
   {
     std::unique_lock lock(mu_);
@@ -113,18 +117,27 @@ std::optional<SessionPtr> SessionManager::resolve_cached(std::string_view cookie
   return record;
 }
 
-Status SessionManager::update(const std::string& session_id, const directory::Identity& identity,
+Status SessionManager::update(const std::string& session_id, const std::string& source,
+                              const directory::Identity& identity,
                               std::string provider_state, std::int64_t refresh_at) {
   store::SessionUpdate u;
   u.user = identity.username;
   u.email = identity.email;
   u.display_name = identity.display_name;
   u.groups = identity.groups;
+  u.email_verified = identity.email_verified;
   u.real_party = identity.tenant;
   u.effective_party = identity.tenant;
   u.provider_state = std::move(provider_state);
   u.refresh_at = refresh_at;
   auto st = store_.update_session(session_id, u);
+  if (st && on_signed_in_) {
+    store::SessionRecord r;
+    r.id = session_id;
+    r.user = u.user;
+    r.source = source;
+    on_signed_in_(r, identity);
+  }
   std::unique_lock lock(mu_);
   cache_.erase(session_id);  // the next resolve reads the new record
   return st;

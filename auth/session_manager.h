@@ -37,7 +37,7 @@ class SessionManager {
   Result<NewSession> create(const directory::Identity& identity, const std::string& source,
                             std::string provider_state = {}, std::int64_t refresh_at = 0);
   // New claims for a live session (an OpenID refresh); the cache sees them at once.
-  Status update(const std::string& session_id, const directory::Identity& identity,
+  Status update(const std::string& session_id, const std::string& source, const directory::Identity& identity,
                 std::string provider_state, std::int64_t refresh_at);
   // Ends a session known by id (not by cookie): a refresh the provider refused.
   Status end_id(const std::string& session_id);
@@ -68,6 +68,11 @@ class SessionManager {
   void on_expired(std::function<void(const store::SessionRecord&, std::string_view why)> hook) {
     on_expired_ = std::move(hook);
   }
+  // Called after a session was created or its claims refreshed, with what the source
+  // said (the tenancy's record of the user). Set once, before requests are served.
+  void on_signed_in(std::function<void(const store::SessionRecord&, const directory::Identity&)> hook) {
+    on_signed_in_ = std::move(hook);
+  }
   const config::SessionConfig& config() const { return config_; }
 
  private:
@@ -84,6 +89,7 @@ class SessionManager {
   config::SessionConfig config_;
   std::chrono::milliseconds cache_ttl_;
   std::function<void(const store::SessionRecord&, std::string_view)> on_expired_;
+  std::function<void(const store::SessionRecord&, const directory::Identity&)> on_signed_in_;
   std::shared_mutex mu_;
   std::unordered_map<std::string, CacheEntry> cache_;
 };

@@ -43,4 +43,15 @@ asio::awaitable<void> read_body_some(beast::tcp_stream& stream, beast::flat_buff
   }
 }
 
+std::optional<http::status> body_error_status(const error_code& ec) {
+  if (ec == http::error::body_limit) return http::status::payload_too_large;
+  if (ec == http::error::partial_message || ec == http::error::end_of_stream || ec == asio::error::eof ||
+      ec == asio::error::connection_reset || ec == beast::error::timeout || ec == asio::error::operation_aborted)
+    return std::nullopt;
+  // Everything else the parser says is a malformed body: a bad chunk size, extension or
+  // line ending, an overflowing size (RFC 9112 7.1).
+  if (ec.category() == http::make_error_code(http::error::bad_chunk).category()) return http::status::bad_request;
+  return std::nullopt;
+}
+
 }  // namespace gatehouse::daemon

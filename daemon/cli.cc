@@ -24,6 +24,8 @@
 #include "common/log.h"
 #include "common/text.h"
 #include "config/config.h"
+#include "daemon/cli_common.h"
+#include "daemon/cli_tenancy.h"
 #include "daemon/echo_app.h"
 #include "daemon/server.h"
 #include "directory/local_directory.h"
@@ -32,9 +34,7 @@
 namespace gatehouse::daemon {
 namespace {
 
-constexpr int kOk = 0;
-constexpr int kFailure = 1;
-constexpr int kUsage = 2;
+using namespace cli;
 
 struct LoadedConfig {
   std::shared_ptr<const config::Config> config;
@@ -71,13 +71,6 @@ void apply_log_config(const config::LogConfig& c) {
   log::set_min_level(c.level);
 }
 
-// A store error is bad input when it names something the admin typed.
-int store_error(const Error& e) {
-  std::cerr << "gatehouse: " << e.message << "\n";
-  if (e.code == "store.no_tenant" || e.code == "store.not_found") return kUsage;
-  return kFailure;
-}
-
 std::optional<Secret> password_from_stdin() {
   std::string line;
   if (!std::getline(std::cin, line)) {
@@ -94,49 +87,6 @@ std::optional<Secret> password_from_stdin() {
 }
 
 Secret generated_password() { return Secret(base64url_encode(random_bytes(15))); }
-
-std::string join(const std::vector<std::string>& v, const char* sep) {
-  std::string out;
-  for (const auto& s : v) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
-
-// Values typed into the login form end up in the lockout and audit tables; never let
-// one of them drive the administrator's terminal.
-std::string printable(std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string time_or(std::int64_t t, const char* none) {
-  return t == 0 ? std::string(none) : config::format_rfc3339(t);
-}
-
-// Who ran an admin command, for the audit trail: the sudo user behind root if any.
-std::string admin_name() {
-  std::string name;
-  if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name)
-    name = pw->pw_name;
-  else
-    name = "uid " + std::to_string(::geteuid());
-  if (const char* sudo = std::getenv("SUDO_USER"); sudo && *sudo)
-    name = std::string(sudo) + " via sudo";
-  return name;
-}
 
 // "10.0.0.0/8", "192.0.2.7", "2001:db8::/32": meant as a network, whether valid or not.
 bool looks_like_network(std::string_view s) {
@@ -180,25 +130,6 @@ std::optional<Target> parse_target(const std::string& value) {
     return std::nullopt;
   }
   return Target{std::nullopt, std::string(v)};
-}
-
-// Admin actions are audited; the action itself has happened when this fails.
-int audited(auth::Audit& audit, const auth::AuditEvent& event) {
-  if (auto s = audit.record(event); !s) {
-    std::cerr << "gatehouse: done, but the audit record could not be written: " << s.error().message
-              << "\n";
-    return kFailure;
-  }
-  return kOk;
-}
-
-auth::AuditEvent admin_event(auth::AuditEventType type, std::string user, std::string detail) {
-  auth::AuditEvent e;
-  e.type = type;
-  e.user = std::move(user);
-  e.source = "cli";
-  e.detail = std::move(detail);
-  return e;
 }
 
 int run_lockout_list(auth::Lockout& lockout) {
@@ -485,7 +416,10 @@ int run_demo(std::string listen) {
        << "[keys]\nmaster_key_file = \"" << (dir / "master.key").string() << "\"\n\n"
        << "[session]\nidle_timeout = \"30m\"\nabsolute_timeout = \"12h\"\n\n"
        << "[[directory]]\nname = \"local\"\nkind = \"local\"\n\n"
+       << "[[tenant]]\nname = \"acme\"\ndisplay_name = \"Acme Ltd\"\nsuperuser_groups = [\"admins\"]\n\n"
+       << "[[tenant]]\nname = \"globex\"\ndisplay_name = \"Globex Consulting\"\nsuperuser_groups = [\"admins\"]\n\n"
        << "[[route]]\npath_prefix = \"/public\"\nupstream = \"" << echo_url << "\"\npublic = true\n\n"
+       << "[[route]]\npath_prefix = \"/acme\"\nupstream = \"" << echo_url << "\"\ntenants = [\"acme\"]\n\n"
        << "[[route]]\npath_prefix = \"/\"\nupstream = \"" << echo_url << "\"\n";
   const auto config_path = dir / "gatehouse.toml";
   {
@@ -513,8 +447,9 @@ int run_demo(std::string listen) {
     int code = kOk;
     auto db = open_store(*loaded.config, code);
     if (!db) return code;
-    for (const char* t : {"acme", "globex"})
-      if (auto st = db->add_tenant({t, std::time(nullptr)}); !st) return store_error(st.error());
+    for (const auto& t : loaded.config->tenants)
+      if (auto st = db->upsert_tenant({t.name, std::time(nullptr), t.display_name, t.language}); !st)
+        return store_error(st.error());
     for (const auto& u : users) {
       Secret pw = generated_password();
       auto hash = directory::hash_password(pw);
@@ -524,6 +459,13 @@ int run_demo(std::string listen) {
       if (auto st = db->add_user(rec); !st) return store_error(st.error());
       logins.emplace_back(u.name, std::move(pw));
     }
+    // Carol, a consultant of Globex, may act for Acme: the switcher and the banner.
+    store::Delegation d;
+    d.tenant = "acme";
+    d.email = "carol@globex.example";
+    d.granted_by = "demo";
+    d.created_at = std::time(nullptr);
+    if (auto id = db->add_delegation(d); !id) return store_error(id.error());
   }
   ServeHooks hooks;
   hooks.on_listening = [&](const std::string&) {
@@ -532,7 +474,11 @@ int run_demo(std::string listen) {
     for (std::size_t i = 0; i < logins.size(); ++i)
       std::cout << "    " << logins[i].first << " / " << logins[i].second.reveal() << "   ("
                 << users[i].tenant << ")\n";
-    std::cout << "\n  Public page (no login):  http://" << hostport << "/public\n"
+    std::cout << "\n  carol (Globex) holds a delegation from Acme: after signing in she can switch at\n"
+              << "    http://" << hostport << "/.gatehouse/parties   and then open  http://" << hostport
+              << "/acme  (Acme only)\n"
+              << "  alice manages Acme's delegations at  http://" << hostport << "/.gatehouse/delegations\n"
+              << "\n  Public page (no login):  http://" << hostport << "/public\n"
               << "  Who am I (JSON):         http://" << hostport << "/.gatehouse/whoami\n"
               << "  Signing keys (JWKS):     http://" << hostport << "/.gatehouse/jwks.json\n"
               << "  Configuration used:      " << config_path.string() << "\n\n"
@@ -600,15 +546,7 @@ int run_cli(int argc, char** argv) {
   user_enable->fallthrough();
   user_enable->add_option("NAME", user_name, "user name")->required();
 
-  auto* tenant_cmd = app.add_subcommand("tenant", "tenants (organisations)");
-  tenant_cmd->fallthrough();
-  tenant_cmd->require_subcommand(1);
-  std::string tenant_name;
-  auto* tenant_add = tenant_cmd->add_subcommand("add", "add a tenant");
-  tenant_add->fallthrough();
-  tenant_add->add_option("T", tenant_name, "tenant name")->required();
-  auto* tenant_list = tenant_cmd->add_subcommand("list", "list tenants");
-  tenant_list->fallthrough();
+  TenancyCommands tenancy_commands(app);
 
   auto* lockout_cmd = app.add_subcommand("lockout", "locked users and throttled addresses");
   lockout_cmd->fallthrough();
@@ -718,21 +656,7 @@ int run_cli(int argc, char** argv) {
   if (*whitelist_list) return run_whitelist_list(lockout);
   if (*audit_list) return run_audit_list(*db, audit_options);
 
-  if (*tenant_add) {
-    if (tenant_name.empty() || tenant_name.size() > 128) {
-      std::cerr << "gatehouse: a tenant name is 1 to 128 characters\n";
-      return kUsage;
-    }
-    if (auto st = db->add_tenant({tenant_name, std::time(nullptr)}); !st) return store_error(st.error());
-    std::cout << "tenant " << tenant_name << " added\n";
-    return kOk;
-  }
-  if (*tenant_list) {
-    auto list = db->list_tenants();
-    if (!list) return store_error(list.error());
-    for (const auto& t : *list) std::cout << t.name << "\n";
-    return kOk;
-  }
+  if (auto code = tenancy_commands.run(loaded.config, *db, *db, *db, *db)) return *code;
   // Local names are case-insensitive: act on the user as stored ("Alice" -> "alice"), so
   // its sessions (which carry the stored name) are ended too.
   if (*user_passwd || *user_disable || *user_enable) {

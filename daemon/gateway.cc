@@ -1,4 +1,5 @@
 #include "daemon/gateway.h"
+#include "daemon/gateway_connection.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -15,34 +16,14 @@
 #include "daemon/form.h"
 #include "daemon/identity.h"
 #include "daemon/forwarding.h"
+#include "daemon/http_util.h"
 #include "daemon/pages.h"
 #include "daemon/request_head.h"
 
 namespace gatehouse::daemon {
 
-struct Gateway::Connection {
-  beast::tcp_stream stream;
-  UpstreamPool& upstreams;
-  std::unique_ptr<char[]> relay;  // body relay buffer, allocated on first use
-  beast::flat_buffer buffer;
-  std::string peer;  // textual client address of the TCP peer
-  std::optional<IpAddress> peer_ip;
-  ForwardInfo forward;
-  // Of the request being answered, for gatehouse_http_requests_total.
-  std::size_t metrics_route = 0;
-  int status = 0;  // of the response sent; 0 while none was
-  // The configuration of the request being answered, taken when its header was read.
-  std::shared_ptr<const Runtime> rt{};
-  // For the access log: the route that answered and the signed-in user, if any.
-  const config::RouteConfig* route = nullptr;
-  std::string user{};
-  // The connection ends after this response whatever the client asked (bad framing).
-  bool close_after = false;
-};
-
 namespace {
 
-constexpr std::size_t kRelayChunk = 64 * 1024;
 constexpr std::size_t kFormLimit = 16 * 1024;
 constexpr std::string_view kInternalPrefix = "/.gatehouse/";
 constexpr std::string_view kOidcPrefix = "/.gatehouse/oidc/";
@@ -69,70 +50,6 @@ struct ActiveGuard {
   ~ActiveGuard() { --n; }
 };
 
-void set_page_headers(http::response<http::string_body>& res) {
-  res.set(http::field::cache_control, "no-store");
-  res.set(http::field::content_type, "text/html; charset=utf-8");
-  res.set("X-Frame-Options", "DENY");
-  res.set("X-Content-Type-Options", "nosniff");
-  res.set("Referrer-Policy", "no-referrer");
-  res.set("Content-Security-Policy",
-          "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-          "frame-ancestors 'none'; base-uri 'none'");
-}
-
-std::string cookie_header(std::string_view name, std::string_view value, std::string_view path,
-                          std::string_view same_site, bool secure, bool expire) {
-  std::string c(name);
-  c += '=';
-  c += value;
-  c += "; Path=";
-  c += path;
-  c += "; HttpOnly; SameSite=";
-  c += same_site;
-  if (secure) c += "; Secure";
-  if (expire) c += "; Max-Age=0";
-  return c;
-}
-
-// The CSRF binding's cookie: the sign-in form's pages only, unless its __Host- name
-// requires Path=/ (the application never sees it either way: it is one of own_cookies).
-std::string csrf_cookie(const Runtime& rt, std::string_view binding) {
-  const bool host_prefixed = rt.csrf_cookie.starts_with("__Host-");
-  return cookie_header(rt.csrf_cookie, binding, host_prefixed ? "/" : "/.gatehouse/", "Strict", rt.secure_cookies,
-                       false);
-}
-
-std::string rfc3339(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-bool accepts_html(const http::fields& f) {
-  auto it = f.find(http::field::accept);
-  return it != f.end() && it->value().find("text/html") != std::string_view::npos;
-}
-
-// The value of gatehouse's cookie `name`, across every Cookie header. Two different
-// values (a cookie tossed in by a sibling subdomain or a more specific path beside ours)
-// count as none: neither is trusted to say who the user is.
-std::string request_cookie(const http::fields& f, std::string_view name) {
-  std::vector<std::string> values;
-  for (auto it = f.find(http::field::cookie); it != f.end() && it->name() == http::field::cookie; ++it)
-    auth::find_cookie_values(it->value(), name, values);
-  std::erase(values, std::string());
-  if (values.empty()) return {};
-  for (const auto& v : values)
-    if (v != values.front()) {
-      log::info("http.ambiguous_cookie", {{"cookie", name}, {"values", std::to_string(values.size())}});
-      return {};
-    }
-  return values.front();
-}
-
 void count_login(const Metrics& metrics, const auth::LoginResult& r) {
   switch (r.status) {
     case auth::LoginStatus::success:
@@ -153,19 +70,6 @@ void count_login(const Metrics& metrics, const auth::LoginResult& r) {
       if (r.locked_now) metrics.count_lockout();
       return;
   }
-}
-
-// A request body that could not be read: the status to answer, or nullopt when the
-// client is gone (nothing can be answered then).
-std::optional<http::status> body_error_status(const error_code& ec) {
-  if (ec == http::error::body_limit) return http::status::payload_too_large;
-  if (ec == http::error::partial_message || ec == http::error::end_of_stream || ec == asio::error::eof ||
-      ec == asio::error::connection_reset || ec == beast::error::timeout || ec == asio::error::operation_aborted)
-    return std::nullopt;
-  // Everything else the parser says is a malformed body: a bad chunk size, extension or
-  // line ending, an overflowing size (RFC 9112 7.1).
-  if (ec.category() == http::make_error_code(http::error::bad_chunk).category()) return http::status::bad_request;
-  return std::nullopt;
 }
 
 std::string upstream_target(const config::RouteConfig& route, const Target& t) {
@@ -378,11 +282,13 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
   c.route = route;
 
   auth::SessionPtr session;
+  bool bearer = false;
   const auto authorization = req[http::field::authorization];
   if (!route->is_public && c.rt->oidc->bearer_enabled() && authorization.size() > 7 &&
       beast::iequals(authorization.substr(0, 7), "Bearer ")) {
     // An API client: the token is the identity, no session, no cookie.
     bool keep = false, responded = false;
+    bearer = true;
     session = co_await bearer_session(c, parser, authorization.substr(7), keep, responded);
     if (responded) co_return keep;
   } else if (auto cookie = request_cookie(req, c.rt->session_cookie); !cookie.empty()) {
@@ -406,8 +312,18 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
     }
   }
 
-  if (session) c.user = session->user;  // the access log names the user, refused or not
-  switch (auth::decide_access(*route, session.get())) {
+  std::optional<auth::Principal> principal;
+  if (session) {
+    c.user = session->user;  // the access log names the user, refused or not
+    auto resolved = co_await principal_of(c, *session, bearer);
+    if (!resolved) {
+      log::error("principal.store_error", {{"error", resolved.error().message}});
+      co_return co_await respond_error(c, parser, http::status::service_unavailable,
+                                       "Temporarily unavailable", "Please try again in a moment.");
+    }
+    principal = std::move(resolved.value());
+  }
+  switch (auth::decide_access(*route, principal ? &*principal : nullptr)) {
     case auth::Access::allow:
       break;
     case auth::Access::forbidden:
@@ -438,7 +354,8 @@ asio::awaitable<bool> Gateway::handle(Connection& c, Parser& parser) {
       co_return co_await respond(c, parser, res);
     }
   }
-  co_return co_await proxy(c, parser, *route, upstream_target(*route, *target), session.get());
+  if (principal) c.rt->usage.count(*principal, route->id());
+  co_return co_await proxy(c, parser, *route, upstream_target(*route, *target), principal ? &*principal : nullptr);
 }
 
 asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, const std::string& path,
@@ -457,7 +374,10 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
       {"/.gatehouse/login", false, "GET, HEAD, POST"}, {"/.gatehouse/logout", false, "POST"},
       {kOidcPrefix, true, "GET, HEAD"},                {"/.gatehouse/whoami", false, "GET, HEAD"},
       {"/.gatehouse/jwks.json", false, "GET, HEAD"},   {"/.gatehouse/healthz", false, "GET, HEAD"},
-      {"/.gatehouse/readyz", false, "GET, HEAD"},      {"/.gatehouse/metrics", false, "GET, HEAD"}};
+      {"/.gatehouse/readyz", false, "GET, HEAD"},      {"/.gatehouse/metrics", false, "GET, HEAD"},
+      {"/.gatehouse/parties", false, "GET, HEAD"},     {"/.gatehouse/parties/switch", false, "POST"},
+      {"/.gatehouse/delegations", false, "GET, HEAD, POST"},
+      {"/.gatehouse/delegations/", true, "POST"},      {"/.gatehouse/banner.css", false, "GET, HEAD"}};
   const Endpoint* endpoint = nullptr;
   for (const auto& e : endpoints)
     if (e.prefix ? path.starts_with(e.path) : path == e.path) endpoint = &e;
@@ -483,10 +403,13 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
     http::response<http::string_body> res{http::status::ok, 11};
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "no-store");
-    auth::SessionPtr s;
+    std::optional<auth::Principal> s;
     if (auto cookie = request_cookie(req, c.rt->session_cookie); !cookie.empty()) {
       auto r = co_await resolve_session(c, cookie);
-      if (r) s = *r;
+      if (r && *r) {
+        auto p = co_await principal_of(c, **r, false);
+        if (p) s = std::move(p.value());
+      }
     }
     if (!s) {
       res.result(http::status::unauthorized);
@@ -494,16 +417,19 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
       res.body() = R"({"error":"authentication_required"})";
       co_return co_await respond(c, parser, res);
     }
-    nlohmann::json j = {{"user", s->user},
+    nlohmann::json j = {{"user", s->user.name},
                         {"email", s->email},
                         {"name", s->display_name},
                         {"groups", s->groups},
-                        {"roles", nlohmann::json::array()},
+                        {"roles", s->roles},
                         {"real_party", s->real_party},
+                        {"real_party_name", s->real_party_name},
                         {"effective_party", s->effective_party},
-                        {"delegation", ""},
-                        {"source", s->source},
-                        {"expires_at", rfc3339(c.rt->sessions->expires_at(*s))}};
+                        {"effective_party_name", s->effective_party_name},
+                        {"delegation", s->delegation_text()},
+                        {"delegation_until", s->delegation_until == 0 ? std::string() : rfc3339(s->delegation_until)},
+                        {"source", s->user.source},
+                        {"expires_at", rfc3339(s->expires_at)}};
     res.body() = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     co_return co_await respond(c, parser, res);
   } else if (path == "/.gatehouse/jwks.json" && get) {
@@ -520,11 +446,20 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
     co_return co_await respond(c, parser, res);
   } else if (path == "/.gatehouse/readyz" && get) {
     std::vector<NotReady> failing;
-    failing = co_await run_blocking(ctx_.blocking, [&] { return c.rt->readiness(); });
+    std::optional<store::OutboxStats> outbox;
+    failing = co_await run_blocking(ctx_.blocking, [&] {
+      if (auto o = c.rt->db->outbox_stats(); o) outbox = *o;
+      return c.rt->readiness();
+    });
     http::response<http::string_body> res{failing.empty() ? http::status::ok : http::status::service_unavailable, 11};
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "no-store");
     nlohmann::json j = {{"status", failing.empty() ? "ready" : "not_ready"}};
+    // The notification backlog is shown, not judged: e-mails wait for the mail server
+    // without keeping gatehouse from serving.
+    if (outbox)
+      j["outbox"] = {{"pending", outbox->pending},
+                     {"oldest", outbox->oldest_created_at == 0 ? std::string() : rfc3339(outbox->oldest_created_at)}};
     if (!failing.empty()) {
       j["failing"] = nlohmann::json::array();
       for (const auto& f : failing) j["failing"].push_back({{"component", f.component}, {"message", f.message}});
@@ -533,6 +468,9 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
     co_return co_await respond(c, parser, res);
   } else if (path == "/.gatehouse/metrics" && get) {
     co_return co_await handle_metrics(c, parser);
+  } else if (path.starts_with("/.gatehouse/parties") || path.starts_with("/.gatehouse/delegations") ||
+             path == "/.gatehouse/banner.css") {
+    co_return co_await handle_tenancy(c, parser, path, query);
   }
   co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
                                    "There is nothing at this address.");
@@ -555,6 +493,12 @@ asio::awaitable<bool> Gateway::handle_metrics(Connection& c, Parser& parser) {
     else
       log::warning("metrics.sessions_failed", {{"error", n.error().message}});
     for (auto& f : c.rt->readiness()) state.failing.push_back(std::move(f.component));
+    if (auto o = c.rt->db->outbox_stats(); o) {
+      state.outbox_pending = o->pending;
+      state.outbox_oldest_age = o->oldest_created_at == 0 ? 0 : std::max<std::int64_t>(0, c.rt->tenancy->now() - o->oldest_created_at);
+    } else {
+      log::warning("metrics.outbox_failed", {{"error", o.error().message}});
+    }
     return state;
   });
   http::response<http::string_body> res{http::status::ok, 11};
@@ -584,41 +528,52 @@ asio::awaitable<bool> Gateway::handle_login_form(Connection& c, Parser& parser, 
   co_return co_await respond(c, parser, res);
 }
 
-asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) {
+asio::awaitable<std::optional<Secret>> Gateway::read_form(Connection& c, Parser& parser, bool& keep_alive) {
   auto& req = parser.get();
   error_code ec;
   if (beast::iequals(req[http::field::expect], "100-continue") && !parser.is_done()) {
     static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
     co_await asio::async_write(c.stream, asio::buffer(cont.data(), cont.size()), awaitable_ec(ec));
-    if (ec) co_return false;
-  }
-  // Read the (small) form body; anything bigger is refused before it is buffered.
-  Secret body;
-  {
-    std::string raw;
-    char buf[4096];
-    while (!parser.is_done()) {
-      req.body().data = buf;
-      req.body().size = sizeof buf;
-      c.stream.expires_after(std::chrono::seconds(30));
-      co_await read_body_some(c.stream, c.buffer, parser, ec);
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) break;
-      raw.append(buf, sizeof buf - req.body().size);
-      if (raw.size() > kFormLimit) break;
+    if (ec) {
+      keep_alive = false;
+      co_return std::nullopt;
     }
-    sodium_memzero(buf, sizeof buf);
-    if (ec || raw.size() > kFormLimit) {
-      sodium_memzero(raw.data(), raw.size());
-      const auto status = ec ? body_error_status(ec) : std::optional(http::status::payload_too_large);
-      if (!status) co_return false;
-      c.close_after = true;
-      co_return co_await respond_error(c, parser, *status,
-                                       *status == http::status::bad_request ? "Bad request" : "Request too large",
-                                       "The sign-in form was not accepted.");
-    }
-    body = Secret(std::move(raw));
   }
+  // Read the (small) form body; anything bigger is refused before it is buffered. It may
+  // hold a password: every copy is wiped.
+  std::string raw;
+  char buf[4096];
+  while (!parser.is_done()) {
+    req.body().data = buf;
+    req.body().size = sizeof buf;
+    c.stream.expires_after(std::chrono::seconds(30));
+    co_await read_body_some(c.stream, c.buffer, parser, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) break;
+    raw.append(buf, sizeof buf - req.body().size);
+    if (raw.size() > kFormLimit) break;
+  }
+  sodium_memzero(buf, sizeof buf);
+  if (ec || raw.size() > kFormLimit) {
+    sodium_memzero(raw.data(), raw.size());
+    const auto status = ec ? body_error_status(ec) : std::optional(http::status::payload_too_large);
+    keep_alive = false;
+    if (!status) co_return std::nullopt;
+    c.close_after = true;
+    keep_alive = co_await respond_error(c, parser, *status,
+                                        *status == http::status::bad_request ? "Bad request" : "Request too large",
+                                        "The form was not accepted.");
+    co_return std::nullopt;
+  }
+  co_return Secret(std::move(raw));
+}
+
+asio::awaitable<bool> Gateway::handle_login_post(Connection& c, Parser& parser) {
+  auto& req = parser.get();
+  bool keep = false;
+  std::optional<Secret> read = co_await read_form(c, parser, keep);
+  if (!read) co_return keep;
+  Secret body = std::move(*read);
   auto fields = parse_form(body.reveal());
   const std::string username(form_value(fields, "username"));
   Secret password{std::string(form_value(fields, "password"))};
@@ -801,6 +756,14 @@ asio::awaitable<Result<auth::SessionPtr>> Gateway::resolve_session(Connection& c
   co_return co_await run_blocking(ctx_.blocking, [&] { return c.rt->sessions->resolve(cookie); });
 }
 
+asio::awaitable<Result<auth::Principal>> Gateway::principal_of(Connection& c, const store::SessionRecord& identity,
+                                                               bool bearer) {
+  const std::int64_t expires = bearer ? 0 : c.rt->sessions->expires_at(identity);
+  if (auto p = c.rt->principals->resolve_cached(identity, expires, bearer)) co_return std::move(*p);
+  co_return co_await run_blocking(ctx_.blocking,
+                                  [&] { return c.rt->principals->resolve(identity, expires, bearer); });
+}
+
 asio::awaitable<auth::SessionPtr> Gateway::bearer_session(Connection& c, Parser& parser, std::string_view header,
                                                           bool& keep_alive, bool& responded) {
   const std::string token(trim_blanks(header));
@@ -828,215 +791,6 @@ asio::awaitable<auth::SessionPtr> Gateway::bearer_session(Connection& c, Parser&
   res.body() = R"({"error":"invalid_token"})";
   keep_alive = co_await respond(c, parser, res);
   co_return nullptr;
-}
-
-asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config::RouteConfig& route,
-                                     const std::string& target, const store::SessionRecord* session) {
-  auto& creq = parser.get();
-  const auto& server = c.rt->config->server;
-  std::string assertion;
-  if (session != nullptr) {
-    auto jwt = c.rt->assertions->issue(*session, route.id());
-    if (!jwt) {
-      log::error("assertion.error", {{"error", jwt.error().message}});
-      co_return co_await respond_error(c, parser, http::status::internal_server_error, "Internal error",
-                                       "The request could not be completed.");
-    }
-    assertion = std::move(jwt.value());
-  }
-
-  http::request<http::buffer_body> ureq;
-  ureq.method_string(creq.method_string());
-  ureq.target(target);
-  ureq.version(11);
-  build_upstream_fields(creq, ureq, c.forward, session, assertion, c.rt->own_cookies);
-  const bool has_body = !parser.is_done();
-  if (has_body) {
-    if (auto len = parser.content_length()) ureq.content_length(*len);
-    else ureq.chunked(true);
-  }
-  ureq.keep_alive(true);
-  const bool expect_continue = beast::iequals(creq[http::field::expect], "100-continue");
-  const bool is_head = creq.method() == http::verb::head;
-
-  error_code ec;
-  if (!c.relay) c.relay.reset(new char[kRelayChunk]);
-  char* const buf = c.relay.get();
-  std::optional<tcp::socket> socket;
-  bool reused = false;
-  std::optional<http::response_parser<http::buffer_body>> rp;
-  beast::flat_buffer ubuf;
-  std::optional<beast::tcp_stream> upstream;
-
-  // gatehouse_upstream_duration_seconds: connecting (or a retry) and relaying the request
-  // body included, up to the response header.
-  const auto forwarding_since = std::chrono::steady_clock::now();
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    socket = c.upstreams.take_idle(route.upstream);
-    reused = socket.has_value();
-    if (!socket) {
-      socket = co_await c.upstreams.connect(route.upstream, ec);
-      if (!socket) {
-        log::warning("proxy.connect_failed", {{"upstream", route.upstream.origin()}, {"error", ec.message()}});
-        co_return co_await respond_error(c, parser, ec == beast::error::timeout ? http::status::gateway_timeout
-                                                                                : http::status::bad_gateway,
-                                         "Application unavailable",
-                                         "The application behind this address is not answering. Please try again later.");
-      }
-    }
-    upstream.emplace(std::move(*socket));
-    http::request_serializer<http::buffer_body> sr{ureq};
-    ureq.body().data = nullptr;
-    ureq.body().size = 0;
-    ureq.body().more = has_body;
-    if (!has_body) {
-      upstream->expires_after(server.upstream_timeout);
-      co_await http::async_write_header(*upstream, sr, awaitable_ec(ec));
-    } else {
-      if (expect_continue) {
-        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-        c.stream.expires_after(server.upstream_timeout);
-        co_await asio::async_write(c.stream, asio::buffer(cont.data(), cont.size()), awaitable_ec(ec));
-        if (ec) co_return false;
-      }
-      // Stream the request body: read a chunk from the client, write it upstream (the
-      // first write carries the header too: one write instead of two).
-      do {
-        if (!parser.is_done()) {
-          creq.body().data = buf;
-          creq.body().size = kRelayChunk;
-          // What has arrived is forwarded at once; the timeout is the client's silence,
-          // not a cap on a body that keeps flowing.
-          c.stream.expires_after(server.upstream_timeout);
-          co_await read_body_some(c.stream, c.buffer, parser, ec);
-          if (ec == http::error::need_buffer) ec = {};
-          if (ec) {
-            // The upstream gets no more of this request; the client an answer if it can
-            // still take one: 413 for a size limit, 400 for a malformed body.
-            const auto status = body_error_status(ec);
-            if (!status) co_return false;
-            if (*status == http::status::bad_request)
-              log::info("http.bad_request", {{"client", c.peer}, {"reason", "malformed body: " + ec.message()}});
-            c.close_after = true;
-            co_return co_await respond_error(c, parser, *status,
-                                             *status == http::status::bad_request ? "Bad request" : "Request too large",
-                                             *status == http::status::bad_request
-                                                 ? "The request body is malformed."
-                                                 : "The request body is larger than allowed.");
-          }
-          // Nothing read (a chunk header alone): no buffer at all, since an empty one
-          // would be serialized as the last chunk.
-          ureq.body().size = kRelayChunk - creq.body().size;
-          ureq.body().data = ureq.body().size != 0 ? buf : nullptr;
-          ureq.body().more = !parser.is_done();
-        } else {
-          ureq.body().data = nullptr;
-          ureq.body().size = 0;
-          ureq.body().more = false;
-        }
-        upstream->expires_after(server.upstream_timeout);
-        co_await http::async_write(*upstream, sr, awaitable_ec(ec));
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec) break;
-      } while (!sr.is_done());
-    }
-    if (!ec) {
-      // Skip interim 1xx responses other than 101 (not supported here).
-      for (;;) {
-        rp.emplace();
-        rp->header_limit(64 * 1024);
-        rp->body_limit(std::numeric_limits<std::uint64_t>::max());
-        if (is_head) rp->skip(true);
-        upstream->expires_after(server.upstream_timeout);
-        co_await http::async_read_header(*upstream, ubuf, *rp, awaitable_ec(ec));
-        if (ec) break;
-        int code = rp->get().result_int();
-        if (code < 100 || code >= 200 || code == 101) break;
-      }
-    }
-    if (!ec) break;
-    // A reused connection the upstream closed just before our request: retry once on a
-    // fresh one, but only if nothing of the request body was consumed.
-    const bool stale = reused && !has_body && ubuf.size() == 0 &&
-                       (ec == asio::error::eof || ec == http::error::end_of_stream ||
-                        ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
-    upstream->close();
-    upstream.reset();
-    if (stale && attempt == 0) {
-      ec = {};
-      ubuf.clear();
-      continue;
-    }
-    if (ec == beast::error::timeout) {
-      log::warning("proxy.timeout", {{"upstream", route.upstream.origin()}});
-      co_return co_await respond_error(c, parser, http::status::gateway_timeout, "Application timed out",
-                                       "The application behind this address did not answer in time.");
-    }
-    log::warning("proxy.upstream_error", {{"upstream", route.upstream.origin()}, {"error", ec.message()}});
-    co_return co_await respond_error(c, parser, http::status::bad_gateway, "Application unavailable",
-                                     "The application behind this address is not answering. Please try again later.");
-  }
-
-  c.rt->metrics.observe_upstream(static_cast<std::size_t>(&route - c.rt->config->routes.data()),
-                                std::chrono::steady_clock::now() - forwarding_since);
-  auto& ures = rp->get();
-  http::response<http::buffer_body> cres;
-  cres.result(ures.result_int());
-  cres.reason(ures.reason());
-  cres.version(11);
-  build_downstream_fields(ures, cres, c.rt->own_cookies);
-  const int code = ures.result_int();
-  set_status(c, code);
-  const bool bodiless = is_head || code == 204 || code == 304;
-  bool close_after = false;
-  if (!bodiless) {
-    if (auto len = rp->content_length()) {
-      cres.content_length(*len);
-    } else if (creq.version() >= 11) {
-      cres.chunked(true);
-    } else {
-      close_after = true;  // HTTP/1.0 client: the end of the body is the end of the connection
-    }
-  } else if (auto len = rp->content_length()) {
-    cres.content_length(*len);
-  }
-  const bool client_keep = creq.keep_alive() && !close_after && !shutting_down_;
-  cres.keep_alive(client_keep);
-
-  // The first write carries the header and the first piece of body together.
-  http::response_serializer<http::buffer_body> csr{cres};
-  do {
-    if (!rp->is_done()) {
-      ures.body().data = buf;
-      ures.body().size = kRelayChunk;
-      // As it arrives (a server-sent event stream, a long download): the timeout is the
-      // upstream's silence between bytes.
-      upstream->expires_after(server.upstream_timeout);
-      co_await http::async_read_some(*upstream, ubuf, *rp, awaitable_ec(ec));
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) {
-        log::warning("proxy.upstream_body_error", {{"upstream", route.upstream.origin()}, {"error", ec.message()}});
-        co_return false;  // the client sees a truncated body and a closed connection
-      }
-      cres.body().size = kRelayChunk - ures.body().size;
-      cres.body().data = cres.body().size != 0 ? buf : nullptr;  // as above: never an empty chunk
-      cres.body().more = !rp->is_done();
-    } else {
-      cres.body().data = nullptr;
-      cres.body().size = 0;
-      cres.body().more = false;
-    }
-    c.stream.expires_after(server.upstream_timeout);
-    co_await http::async_write(c.stream, csr, awaitable_ec(ec));
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return false;
-  } while (!csr.is_done());
-
-  if (rp->is_done() && rp->keep_alive() && ubuf.size() == 0) {
-    upstream->expires_never();
-    c.upstreams.give_back(route.upstream, upstream->release_socket());
-  }
-  co_return client_keep && parser.is_done();
 }
 
 }  // namespace gatehouse::daemon

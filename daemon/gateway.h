@@ -13,6 +13,7 @@
 #include "auth/session_manager.h"
 #include "config/config.h"
 #include "daemon/asio.h"
+#include "daemon/banner_injector.h"
 #include "daemon/metrics.h"
 #include "daemon/pages.h"
 #include "daemon/router.h"
@@ -53,6 +54,25 @@ class Gateway {
                                         const std::string& query);
   asio::awaitable<bool> handle_login_form(Connection& c, Parser& parser, const std::string& query);
   asio::awaitable<bool> handle_login_post(Connection& c, Parser& parser);
+  // A small application/x-www-form-urlencoded body (16 KiB at most). nullopt: an error
+  // was answered, or the client is gone; keep_alive then says whether to go on.
+  asio::awaitable<std::optional<Secret>> read_form(Connection& c, Parser& parser, bool& keep_alive);
+  // gatehouse's own pages for signed-in users: the switcher, delegations, the stylesheet.
+  asio::awaitable<bool> handle_tenancy(Connection& c, Parser& parser, const std::string& path,
+                                       const std::string& query);
+  asio::awaitable<bool> handle_parties(Connection& c, Parser& parser, const auth::Principal& p,
+                                       const std::string& query);
+  asio::awaitable<bool> handle_switch(Connection& c, Parser& parser, const auth::Principal& p);
+  asio::awaitable<bool> handle_delegations(Connection& c, Parser& parser, const auth::Principal& p,
+                                           std::string error, std::string notice, http::status status);
+  asio::awaitable<bool> handle_grant(Connection& c, Parser& parser, const auth::Principal& p);
+  asio::awaitable<bool> handle_revoke(Connection& c, Parser& parser, const auth::Principal& p, std::string_view id);
+  // The principal behind the session cookie, or nullopt (then an answer was sent: the
+  // sign-in page, 401 or 503).
+  asio::awaitable<std::optional<auth::Principal>> page_principal(Connection& c, Parser& parser, bool& keep_alive);
+  // The banner for gatehouse's own pages (empty when acting for the own organisation and
+  // no notice is due); a notice shown is cleared.
+  std::string page_banner(Connection& c, const auth::Principal& p, std::string_view rd);
   asio::awaitable<bool> handle_logout(Connection& c, Parser& parser);
   asio::awaitable<bool> handle_metrics(Connection& c, Parser& parser);
   asio::awaitable<bool> handle_oidc(Connection& c, Parser& parser, std::string_view rest, const std::string& query);
@@ -63,8 +83,15 @@ class Gateway {
   // or nullptr after an error response was sent (`responded` says whether it was).
   asio::awaitable<auth::SessionPtr> bearer_session(Connection& c, Parser& parser, std::string_view header,
                                                    bool& keep_alive, bool& responded);
+  // The request's principal, from its session or bearer token (PrincipalResolver: from
+  // memory when it can, else on the blocking pool).
+  asio::awaitable<Result<auth::Principal>> principal_of(Connection& c, const store::SessionRecord& identity,
+                                                        bool bearer);
   asio::awaitable<bool> proxy(Connection& c, Parser& parser, const config::RouteConfig& route,
-                              const std::string& upstream_target, const store::SessionRecord* session);
+                              const std::string& upstream_target, const auth::Principal* principal);
+  static asio::awaitable<bool> write_pieces(Connection& c, http::response_serializer<http::buffer_body>& sr,
+                                            http::response<http::buffer_body>& res,
+                                            const BannerInjector::Pieces& pieces, std::chrono::seconds timeout);
   static void set_status(Connection& c, int status);
   asio::awaitable<bool> respond(Connection& c, Parser& parser, http::response<http::string_body>& res);
   asio::awaitable<bool> respond_error(Connection& c, Parser& parser, http::status status,

@@ -5,6 +5,7 @@
 
 #include "auth/identity_headers.h"
 #include "common/text.h"
+#include "config/config.h"
 
 namespace gatehouse::daemon {
 namespace {
@@ -70,7 +71,7 @@ std::string header_safe(std::string_view value) {
 }
 
 void build_upstream_fields(const http::fields& client, http::fields& out, const ForwardInfo& fwd,
-                           const store::SessionRecord* session, std::string_view assertion,
+                           const auth::Principal* principal, std::string_view assertion,
                            const std::vector<std::string>& own_cookies) {
   const auto tokens = connection_tokens(client);
   for (const auto& f : client) {
@@ -99,15 +100,19 @@ void build_upstream_fields(const http::fields& client, http::fields& out, const 
   out.set("X-Forwarded-For", fwd.forwarded_for);
   out.set("X-Forwarded-Proto", fwd.proto);
   if (!fwd.host.empty()) out.set("X-Forwarded-Host", header_safe(fwd.host));
-  if (session == nullptr) return;
-  out.set("X-Gatehouse-User", header_safe(session->user));
-  out.set("X-Gatehouse-Email", header_safe(session->email));
-  out.set("X-Gatehouse-Name", header_safe(session->display_name));
-  out.set("X-Gatehouse-Groups", header_safe(join_groups(session->groups)));
-  out.set("X-Gatehouse-Roles", "");
-  out.set("X-Gatehouse-Real-Party", header_safe(session->real_party));
-  out.set("X-Gatehouse-Effective-Party", header_safe(session->effective_party));
-  out.set("X-Gatehouse-Delegation", "");
+  if (principal == nullptr) return;
+  const auth::Principal& p = *principal;
+  out.set("X-Gatehouse-User", header_safe(p.user.name));
+  out.set("X-Gatehouse-Source", header_safe(p.user.source));
+  out.set("X-Gatehouse-Email", header_safe(p.email));
+  out.set("X-Gatehouse-Name", header_safe(p.display_name));
+  out.set("X-Gatehouse-Groups", header_safe(join_groups(p.groups)));
+  out.set("X-Gatehouse-Roles", header_safe(join_groups(p.roles)));
+  out.set("X-Gatehouse-Real-Party", header_safe(p.real_party));
+  out.set("X-Gatehouse-Effective-Party", header_safe(p.effective_party));
+  out.set("X-Gatehouse-Delegation", p.delegation_text());
+  out.set("X-Gatehouse-Delegation-Until",
+          p.delegation_until == 0 ? std::string() : config::format_rfc3339(p.delegation_until));
   out.set("X-Gatehouse-Assertion", assertion);
 }
 

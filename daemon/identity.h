@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "daemon/asio.h"
-#include "store/store.h"
+#include "auth/principal.h"
 
 namespace gatehouse::daemon {
 
@@ -26,10 +26,10 @@ bool is_hop_by_hop(std::string_view name);
 // Forwarded, X-Real-IP, …; any case, '_' read as '-'), without Host, Expect and
 // Content-Length (framing is set by the caller), with gatehouse's own cookies
 // (`own_cookies`, however the Cookie header writes them: auth::strip_cookie) removed;
-// then sets Host, X-Forwarded-For/Proto/Host and, when `session` is not null, the
-// identity headers and the assertion.
+// then sets Host, X-Forwarded-For/Proto/Host and, when `principal` is not null, every
+// identity header (empty where it does not apply) and the assertion.
 void build_upstream_fields(const http::fields& client, http::fields& out, const ForwardInfo& fwd,
-                           const store::SessionRecord* session, std::string_view assertion,
+                           const auth::Principal* principal, std::string_view assertion,
                            const std::vector<std::string>& own_cookies);
 
 // Response direction: drops hop-by-hop headers and any Set-Cookie for one of

@@ -165,6 +165,8 @@ LoginOutcomes* MetricsRegistry::source(const std::string& label) {
 
 void MetricsRegistry::count_lockout() { add(lockouts_); }
 
+void MetricsRegistry::count_notification(bool sent) { add(sent ? notifications_sent_ : notifications_failed_); }
+
 void MetricsRegistry::count_reload(bool success, std::int64_t at) {
   if (success) {
     add(reloads_ok_);
@@ -253,6 +255,14 @@ std::string Metrics::render(const LiveState& live) const {
 
   out.family("gatehouse_sessions_active", "gauge", "Sessions that have not expired.");
   if (live.sessions_active) out.sample("gatehouse_sessions_active", {}, *live.sessions_active);
+
+  out.family("gatehouse_outbox_pending", "gauge", "Notification e-mails waiting to be delivered.");
+  if (live.outbox_pending) out.sample("gatehouse_outbox_pending", {}, *live.outbox_pending);
+  out.family("gatehouse_outbox_oldest_age_seconds", "gauge", "How long the oldest waiting e-mail has waited.");
+  if (live.outbox_pending) out.sample("gatehouse_outbox_oldest_age_seconds", {}, live.outbox_oldest_age);
+  out.family("gatehouse_notifications_total", "counter", "Notification e-mail delivery attempts by result.");
+  out.sample("gatehouse_notifications_total", {{"result", "sent"}}, load(registry_.notifications_sent_));
+  out.sample("gatehouse_notifications_total", {{"result", "failed"}}, load(registry_.notifications_failed_));
 
   auto up = [&](const std::string& component) {
     return std::find(live.failing.begin(), live.failing.end(), component) == live.failing.end() ? 1.0 : 0.0;

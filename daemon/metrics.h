@@ -73,6 +73,8 @@ inline constexpr std::size_t kLoginOutcomes = 5;
 // What a scrape finds out at the time (on the blocking pool), beside the counters.
 struct LiveState {
   std::optional<std::int64_t> sessions_active;  // nullopt: the store could not say
+  std::optional<std::int64_t> outbox_pending;   // e-mails not yet delivered
+  std::int64_t outbox_oldest_age = 0;           // seconds the oldest of them has waited
   // Readiness components that failed: "directory:NAME", "provider:NAME" (as in readyz).
   std::vector<std::string> failing;
 };
@@ -97,6 +99,8 @@ class MetricsRegistry {
   MetricsRegistry& operator=(const MetricsRegistry&) = delete;
 
   void count_lockout();
+  // Notification e-mails: delivered, or an attempt that failed (retried later).
+  void count_notification(bool sent);
   // For the reload that replaces the configuration: a success also sets the time.
   void count_reload(bool success, std::int64_t at);
 
@@ -111,6 +115,8 @@ class MetricsRegistry {
   std::map<std::string, std::unique_ptr<RouteSeries>> routes_;
   std::map<std::string, std::unique_ptr<LoginOutcomes>> sources_;
   std::atomic<std::uint64_t> lockouts_{0};
+  std::atomic<std::uint64_t> notifications_sent_{0};
+  std::atomic<std::uint64_t> notifications_failed_{0};
   std::atomic<std::uint64_t> reloads_ok_{0};
   std::atomic<std::uint64_t> reloads_failed_{0};
   std::atomic<std::int64_t> last_reload_{0};

@@ -21,9 +21,26 @@ a.sso:hover,a.sso:focus{background:#eff6ff;outline:3px solid #2563eb;outline-off
 .error{background:#fef2f2;border:1px solid #fca5a5;color:#991b1b;padding:.6rem .8rem;border-radius:.4rem}
 .notice{background:#eff6ff;border:1px solid #93c5fd;color:#1e3a8a;padding:.6rem .8rem;border-radius:.4rem}
 footer{margin-top:1.5rem;font-size:.8rem;color:#6b7280;text-align:center}
+main.wide{max-width:64rem;margin-top:4vh}
+h2{font-size:1.15rem;margin:1.6rem 0 .6rem}
+table{width:100%;border-collapse:collapse;font-size:.92rem}
+th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #e5e7eb;vertical-align:top}
+th{font-weight:600;color:#374151}
+td form{margin:0}
+td button,.inline button{width:auto;margin:0;padding:.35rem .8rem}
+.muted{color:#6b7280}
+input[type=email],input[type=date]{width:100%;padding:.6rem .7rem;border:1px solid #9ca3af;border-radius:.4rem;font:inherit}
+.check{display:flex;gap:.5rem;align-items:center;font-weight:400}
+.check input{width:auto}
+ul.parties{list-style:none;padding:0;margin:0}
+ul.parties li{display:flex;justify-content:space-between;align-items:center;gap:1rem;padding:.6rem 0;border-bottom:1px solid #e5e7eb}
+ul.parties li button{width:auto;margin:0;padding:.4rem .9rem}
+.current{font-weight:600;color:#065f46}
 )css";
 
-std::string page(std::string_view title, std::string_view body) {
+}  // namespace
+
+std::string html_page(std::string_view title, std::string_view body, std::string_view banner, bool wide) {
   std::string out;
   out.reserve(2048 + body.size());
   out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -32,11 +49,17 @@ std::string page(std::string_view title, std::string_view body) {
   out += html_escape(title);
   out += "</title><style>";
   out += kStyle;
-  out += "</style></head><body><main>";
+  out += "</style></head><body>";
+  out += banner;
+  out += wide ? "<main class=\"wide\">" : "<main>";
   out += body;
   out += "<footer>gatehouse</footer></main></body></html>\n";
   return out;
 }
+
+namespace {
+
+std::string page(std::string_view title, std::string_view body) { return html_page(title, body, {}, false); }
 
 }  // namespace
 

@@ -9,6 +9,12 @@ namespace gatehouse::daemon {
 
 std::string html_escape(std::string_view text);
 
+// A complete page in gatehouse's style: `body` inside <main>, `banner` (already HTML:
+// the delegation bar) above it.
+// `wide`: room for tables.
+std::string html_page(std::string_view title, std::string_view body, std::string_view banner = {},
+                      bool wide = false);
+
 struct LoginPageModel {
   std::string csrf_token;
   std::string rd;          // already validated

@@ -1,5 +1,6 @@
 #include "daemon/runtime.h"
 
+#include "common/log.h"
 #include "common/secret_file.h"
 #include "directory/ldap_directory.h"
 #include "directory/local_directory.h"
@@ -19,6 +20,8 @@ Error table_error(const config::Config& config, int line, std::string code, cons
 Runtime::Runtime(std::shared_ptr<const config::Config> cfg, const Foundation& base)
     : config(std::move(cfg)),
       db(base.db),
+      usage(base.usage),
+      notifications(base.notifications),
       router(config),
       metrics(base.metrics, *config),
       secure_cookies(config->server.public_url.scheme == "https" || !config->server.tls_cert_file.empty()) {
@@ -83,6 +86,14 @@ Result<std::shared_ptr<Runtime>> Runtime::build(std::shared_ptr<const config::Co
   rt->sessions->on_expired([audit = rt->audit.get()](const store::SessionRecord& r, std::string_view why) {
     (void)audit->record(auth::AuditEvent{auth::AuditEventType::session_expired, r.user, std::nullopt, r.source, "",
                                          std::string(why)});
+  });
+  rt->tenancy = std::make_unique<tenancy::Tenancy>(config, *base.db, *base.db, *base.db, base.clock, *rt->audit);
+  if (auto st = rt->tenancy->sync_configured_tenants(); !st)
+    return make_error("store.io", "cannot record the [[tenant]] tables in the store: " + st.error().message);
+  rt->principals = std::make_unique<tenancy::PrincipalResolver>(*rt->tenancy, *base.db, base.clock);
+  rt->sessions->on_signed_in([t = rt->tenancy.get()](const store::SessionRecord& r, const directory::Identity& id) {
+    if (auto st = t->record_sign_in({r.source, r.user}, id); !st)
+      log::warning("tenancy.sign_in_not_recorded", {{"user", r.user}, {"error", st.error().message}});
   });
   rt->lockout = previous != nullptr ? std::make_unique<auth::Lockout>(config->lockout, *previous->lockout)
                                     : std::make_unique<auth::Lockout>(config->lockout, *base.db, base.clock);

@@ -17,11 +17,15 @@
 #include "common/clock.h"
 #include "config/config.h"
 #include "daemon/metrics.h"
+#include "daemon/notifications.h"
 #include "daemon/router.h"
 #include "directory/directory.h"
 #include "oidc/provider.h"
 #include "store/group_commit.h"
 #include "store/sqlite_store.h"
+#include "tenancy/principal_resolver.h"
+#include "tenancy/tenancy.h"
+#include "tenancy/usage_counter.h"
 
 namespace gatehouse::daemon {
 
@@ -40,6 +44,8 @@ struct Foundation {
   const Clock& clock;
   store::GroupCommit& writer;
   MetricsRegistry& metrics;
+  tenancy::UsageCounter& usage;
+  Notifications& notifications;
 };
 
 struct Runtime {
@@ -68,6 +74,10 @@ struct Runtime {
   std::unique_ptr<auth::OidcLogin> oidc;
   std::unique_ptr<auth::LoginService> login;
   std::unique_ptr<auth::AssertionIssuer> assertions;
+  std::unique_ptr<tenancy::Tenancy> tenancy;
+  std::unique_ptr<tenancy::PrincipalResolver> principals;
+  tenancy::UsageCounter& usage;
+  Notifications& notifications;
   Router router;
   Metrics metrics;
   bool secure_cookies = false;

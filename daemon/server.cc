@@ -83,6 +83,27 @@ asio::awaitable<void> sweep_loop(asio::thread_pool& blocking, Gateway& gateway) 
   }
 }
 
+// Tenancy, once a second: delegations that ended are audited and whoever still acts
+// through an ended or revoked one is switched out (the superusers e-mailed), also when
+// the user sends no request; every fifth second the usage counts go to the store.
+asio::awaitable<void> tenancy_loop(asio::thread_pool& blocking, Gateway& gateway) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex);
+  for (unsigned tick = 1;; ++tick) {
+    timer.expires_after(std::chrono::seconds(1));
+    error_code ec;
+    co_await timer.async_wait(awaitable_ec(ec));
+    if (ec) co_return;
+    auto rt = gateway.runtime();
+    co_await run_blocking(blocking, [&] {
+      if (auto n = rt->tenancy->sweep(); !n) log::warning("tenancy.sweep_failed", {{"error", n.error().message}});
+      if (tick % 5 == 0)
+        if (auto st = rt->usage.flush(); !st) log::warning("usage.flush_failed", {{"error", st.error().message}});
+      return 0;
+    });
+  }
+}
+
 std::string endpoint_string(const tcp::endpoint& ep) {
   auto a = ep.address();
   return a.is_v6() ? "[" + a.to_string() + "]:" + std::to_string(ep.port())
@@ -234,6 +255,10 @@ class Reloader {
     log::set_format(out.runtime->config->log.format);
     log::set_min_level(out.runtime->config->log.level);
     auto old = gateway_.install(out.runtime);
+    co_await run_blocking(blocking_, [&] {
+      base_.notifications.configure(*out.runtime->config);
+      return 0;
+    });
     loaded_at_ = now;
     const auto& c = *out.runtime->config;
     out.runtime->metrics.count_reload(true, now);
@@ -317,7 +342,11 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   // Login writes (lockout, session, audit) from the event loops, many to a transaction.
   store::GroupCommit writer(*db);
   MetricsRegistry metrics(GATEHOUSE_VERSION, started_at);
-  const Foundation base{db, *master, **signer, clock, writer, metrics};
+  tenancy::UsageCounter usage(*db, clock);
+  // E-mails from the outbox, on a thread of their own.
+  Notifications notifications(*db, *db, clock, metrics);
+  notifications.configure(*config);
+  const Foundation base{db, *master, **signer, clock, writer, metrics, usage, notifications};
   auto first = Runtime::build(config, base, nullptr);
   if (!first) return fail(first.error());
 
@@ -344,6 +373,7 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
 
   asio::co_spawn(io, accept_loop(acceptor, gateway, workers), asio::detached);
   asio::co_spawn(io, sweep_loop(blocking, gateway), asio::detached);
+  asio::co_spawn(io, tenancy_loop(blocking, gateway), asio::detached);
   Reloader reloader(io, blocking, gateway, base, bound, started_at);
 
   std::optional<Watchdog> watchdog;  // started once serving
@@ -412,6 +442,9 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   log::info("store.group_commit", {{"batches", std::to_string(writer.batches())},
                                    {"jobs", std::to_string(writer.jobs())}});
   blocking.join();
+  notifications.stop();
+  // Every request answered is counted: a graceful stop loses no usage.
+  if (auto st = usage.flush(); !st) log::error("usage.flush_failed", {{"error", st.error().message}});
   // Connections being opened must not complete into loops that are about to go.
   reloader.shutdown();
   for (const auto& d : gateway.runtime()->directories) d->shutdown();

@@ -349,6 +349,12 @@ Result<directory::Identity> Provider::identity(const nlohmann::json& claims, boo
   auto email = text(config_.email_claim);
   if (!email) return email.error();
   id.email = *email;
+  // OpenID Connect Core 5.1: only `"email_verified": true` says the provider checked the
+  // address (a string "true" is not a boolean). Delegations reach verified addresses only.
+  {
+    auto v = claims.find("email_verified");
+    id.email_verified = v != claims.end() && v->is_boolean() && v->get<bool>();
+  }
   auto name = text(config_.name_claim);
   if (!name) return name.error();
   id.display_name = *name;

@@ -58,10 +58,11 @@ struct SessionRecord {
   std::string id;  // 32 random bytes, raw; the store keeps only a hash of it
   std::string user;
   std::string email;
+  bool email_verified = true;  // the source vouches for the address (OpenID: email_verified)
   std::string display_name;
   std::vector<std::string> groups;
   std::string real_party;
-  std::string effective_party;
+  std::string effective_party;  // unused: the effective party is the user's choice (tenancy)
   std::string source;  // directory or provider name that authenticated the user
   std::int64_t created_at = 0;
   std::int64_t last_seen = 0;
@@ -75,6 +76,7 @@ struct SessionRecord {
 struct SessionUpdate {
   std::string user;
   std::string email;
+  bool email_verified = true;
   std::string display_name;
   std::vector<std::string> groups;
   std::string real_party;

@@ -113,7 +113,7 @@ struct PartySwitch {
   PartyChoice next;
   std::int64_t expected_delegation_id = -1;
   std::vector<OutboxMessage> notifications;
-  std::optional<DelegationActivity> activity;  // upserted by (delegation_id, user); 0 times are kept
+  std::vector<DelegationActivity> activity;  // each upserted by (delegation_id, user); 0 times keep the stored one
 };
 
 struct UsageRow {
@@ -171,8 +171,10 @@ class TenancyStore {
   virtual Result<std::vector<KnownUser>> group_superusers(const std::string& tenant) = 0;
 
   // --- delegations ---
-  // Returns the id; error "store.no_tenant" for an unknown tenant.
-  virtual Result<std::int64_t> add_delegation(const Delegation& delegation) = 0;
+  // Returns the id; error "store.no_tenant" for an unknown tenant. `messages` (the
+  // invitation) are written to the outbox in the same transaction.
+  virtual Result<std::int64_t> add_delegation(const Delegation& delegation,
+                                              std::span<const OutboxMessage> messages = {}) = 0;
   virtual Result<std::optional<Delegation>> find_delegation(std::int64_t id) = 0;
   virtual Result<std::vector<Delegation>> list_delegations(const DelegationQuery& query) = 0;  // newest first
   // Active at `now` for this address (case-insensitive), by tenant then id.
