@@ -14,10 +14,12 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <variant>
 
 #include "common/host_name.h"
 #include "common/path_normal.h"
 #include "common/secret_file.h"
+#include "common/text.h"
 #include "config/config.h"
 
 namespace gatehouse::config {
@@ -39,6 +41,9 @@ constexpr Seconds kLockoutDuration{366 * 86400};
 constexpr Seconds kAuditRetention{3660 * 86400};
 constexpr std::int64_t kMaxBodyBytes = std::int64_t{1} << 40;  // 1 TiB
 constexpr std::int64_t kMaxFailures = 1'000'000;
+constexpr Seconds kSmtpTimeout{10 * 60};
+constexpr Seconds kDelegationDuration{3650 * 86400};
+constexpr std::size_t kMaxDisplayName = 200;  // [[tenant]] display_name, in characters
 }  // namespace limits
 
 int line_of(const toml::source_region& source) {
@@ -118,6 +123,124 @@ bool valid_directory_name(std::string_view name) {
     if (!ok) return false;
   }
   return true;
+}
+
+// A tenant (party) name: [[tenant]] name, route tenants, the tenant of a [[directory]]
+// or [[oidc]]. Lower case, so that one party is never spelled two ways.
+constexpr std::size_t kMaxTenantName = 64;
+constexpr std::string_view kTenantNameRule = "use 1 to 64 characters a-z, 0-9, '.', '_' and '-'";
+bool valid_tenant_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxTenantName) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+std::string tenant_name_problem(std::string_view name) {
+  return quote(name) + " is not a valid tenant name (" + std::string(kTenantNameRule) + ")";
+}
+
+// Characters (code points) of UTF-8 text, which toml++ has already validated.
+std::size_t utf8_length(std::string_view s) {
+  std::size_t n = 0;
+  for (char c : s)
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
+  return n;
+}
+
+// C0 controls, DEL, and the C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F).
+bool has_control_character(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto u = static_cast<unsigned char>(s[i]);
+    if (u < 0x20 || u == 0x7f) return true;
+    if (u == 0xC2 && i + 1 < s.size()) {
+      auto next = static_cast<unsigned char>(s[i + 1]);
+      if (next >= 0x80 && next <= 0x9f) return true;
+    }
+  }
+  return false;
+}
+
+// [smtp] url: "smtp://host[:port][/]" or "smtps://…"; IPv6 in brackets. On success the
+// host (lower-cased, IPv6 without brackets) and whether TLS starts with the first byte;
+// otherwise what is wrong with it.
+struct SmtpServer {
+  bool tls = false;
+  std::string host;
+};
+std::variant<SmtpServer, std::string> parse_smtp_url(std::string_view text) {
+  const std::string shape = " is not an SMTP server address (write smtp://host[:port] or smtps://host[:port])";
+  SmtpServer out;
+  std::string_view rest;
+  if (text.starts_with("smtp://")) {
+    rest = text.substr(7);
+  } else if (text.starts_with("smtps://")) {
+    out.tls = true;
+    rest = text.substr(8);
+  } else {
+    return quote(text) + shape;
+  }
+  const auto end = rest.find_first_of("/?#");
+  const std::string_view authority = rest.substr(0, end);
+  const std::string_view after = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+  if (authority.find('@') != std::string_view::npos)
+    return quote(text) + " holds a user name or password: use username and password_file";
+  if (after.find_first_of("?#") != std::string_view::npos)
+    return quote(text) + " has a query or fragment; write smtp://host[:port] or smtps://host[:port]";
+  if (!after.empty() && after != "/")
+    return quote(text) + " has a path; write smtp://host[:port] or smtps://host[:port]";
+  // The host and port follow the rules of every other URL of the configuration.
+  auto url = Url::parse("http://" + std::string(authority));
+  if (!url) return quote(text) + shape;
+  out.host = url->host;
+  return out;
+}
+
+// The local part and domain of "local@domain": a dot-atom (RFC 5322 atext and '.') and
+// a DNS name. Quoted local parts and address literals are not accepted.
+bool plausible_address(std::string_view address) {
+  static constexpr std::string_view atext_punct = "!#$%&'*+-/=?^_`{|}~";
+  const auto at = address.rfind('@');
+  if (at == std::string_view::npos) return false;
+  const auto local = address.substr(0, at);
+  const auto domain = address.substr(at + 1);
+  if (local.empty() || local.size() > 64 || local.front() == '.' || local.back() == '.' ||
+      local.find("..") != std::string_view::npos)
+    return false;
+  for (char c : local) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              atext_punct.find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return domain.find('.') != std::string_view::npos ? is_dns_name(domain) : domain == "localhost";
+}
+
+// [smtp] from: "Name <local@domain>", "\"Name, Inc.\" <local@domain>", "<local@domain>" or
+// "local@domain". nullopt when plausible, else what is wrong with it.
+std::optional<std::string> from_problem(std::string_view from) {
+  const std::string shape = " is not an e-mail address (write \"Name <local@domain>\" or \"local@domain\")";
+  if (has_control_character(from)) return quote(from) + " contains a line break or another control character";
+  const auto open = from.find('<');
+  if (open == std::string_view::npos) {
+    if (from.find(',') != std::string_view::npos)
+      return quote(from) + " names more than one address (a comma outside the display name)";
+    if (!plausible_address(from)) return quote(from) + shape;
+    return std::nullopt;
+  }
+  // Display name, then the address in angle brackets, and nothing after them.
+  if (from.back() != '>' || from.find('<', open + 1) != std::string_view::npos ||
+      from.find('>') != from.size() - 1)
+    return quote(from) + shape;
+  const auto address = from.substr(open + 1, from.size() - open - 2);
+  if (address.find(',') != std::string_view::npos)
+    return quote(from) + " names more than one address (a comma outside the display name)";
+  if (!plausible_address(address)) return quote(from) + shape;
+  auto name = trim_blanks(from.substr(0, open));
+  if (name.size() >= 2 && name.front() == '"' && name.back() == '"') name = name.substr(1, name.size() - 2);
+  if (name.find_first_of("\"\\") != std::string_view::npos)
+    return quote(from) + " has a display name with a '\"' or '\\' (write \"Name <local@domain>\")";
+  return std::nullopt;
 }
 
 // An attribute description (RFC 4512 descr or numeric OID); empty allowed when optional.
@@ -411,6 +534,9 @@ class Loader {
     if (!skip_audit_) audit();
     if (!skip_metrics_) metrics();
     if (!skip_log_) logging();
+    if (!skip_smtp_) smtp();
+    if (!skip_delegation_) delegation();
+    tenants();
     directories();
     providers();
     if (!skip_directories_ && !skip_oidc_ && tables("directory").empty() && tables("oidc").empty())
@@ -447,7 +573,8 @@ class Loader {
       const std::string name(key.str());
       int line = line_of(value.source());
       if (name == "server" || name == "store" || name == "keys" || name == "session" ||
-          name == "lockout" || name == "audit" || name == "metrics" || name == "log") {
+          name == "lockout" || name == "audit" || name == "metrics" || name == "log" ||
+          name == "smtp" || name == "delegation") {
         if (!value.is_table()) {
           errors_.add(line,
                       name + ": expected a table (write [" + name + "]), got " + type_name(value));
@@ -459,8 +586,10 @@ class Loader {
           if (name == "audit") skip_audit_ = true;
           if (name == "metrics") skip_metrics_ = true;
           if (name == "log") skip_log_ = true;
+          if (name == "smtp") skip_smtp_ = true;
+          if (name == "delegation") skip_delegation_ = true;
         }
-      } else if (name == "directory" || name == "route" || name == "oidc") {
+      } else if (name == "directory" || name == "route" || name == "oidc" || name == "tenant") {
         const auto* array = value.as_array();
         bool ok = array != nullptr;
         if (array)
@@ -471,6 +600,7 @@ class Loader {
           if (name == "directory") skip_directories_ = true;
           if (name == "route") skip_routes_ = true;
           if (name == "oidc") skip_oidc_ = true;
+          if (name == "tenant") skip_tenants_ = true;
         }
       } else if (value.is_table()) {
         errors_.add(line_of(key.source()), "unknown table [" + name + "]");
@@ -706,6 +836,157 @@ class Loader {
     if (auto v = s.boolean("access_log")) c.access_log = *v;
   }
 
+  void smtp() {  // [smtp]
+    SmtpConfig& c = config_->smtp;
+    Section s(errors_, "smtp", table("smtp"));
+    s.check_keys({"url", "starttls", "from", "username", "password_file", "ca_file", "timeout", "tls_verify"});
+
+    std::optional<SmtpServer> server;  // set when url names a server
+    bool url_ok = true;
+    if (auto v = s.string("url")) {
+      if (!v->empty()) {
+        auto parsed = parse_smtp_url(*v);
+        if (auto* problem = std::get_if<std::string>(&parsed)) {
+          s.fail("url", *problem);
+          url_ok = false;
+        } else {
+          server = std::get<SmtpServer>(std::move(parsed));
+          c.url = *v;
+        }
+      }
+    } else if (s.has("url")) {
+      url_ok = false;
+    }
+
+    if (auto v = s.boolean("starttls")) {
+      c.starttls = *v;
+      if (*v && server && server->tls)
+        s.fail("starttls", "is for smtp:// servers; " + quote(c.url) + " already uses TLS");
+    }
+
+    if (auto v = s.string("from")) {
+      if (v->empty()) {
+        if (server) s.fail("from", "must not be empty: url is set");
+      } else if (auto problem = from_problem(*v)) {
+        s.fail("from", *problem);
+      } else {
+        c.from = *v;
+      }
+    } else if (!s.has("from") && server) {
+      s.fail_at(s.line(), "from", "missing (required with url: every e-mail needs a sender)");
+    }
+
+    const auto username = s.string("username");
+    const auto password_file = s.string("password_file");
+    const bool has_username = username && !username->empty();
+    const bool has_password_file = password_file && !password_file->empty();
+    if (has_username && has_control_character(*username)) {
+      s.fail("username", quote(*username) + " contains a control character");
+    } else if (has_username && !has_password_file) {
+      s.fail("username", "is set but password_file is not");
+    } else if (has_username) {
+      c.username = *username;
+    }
+    if (has_password_file && !has_username) {
+      if (username || !s.has("username")) s.fail("password_file", "is set but username is not");
+    } else if (has_password_file) {
+      if (auto problem = secret_file_problem(*password_file)) s.fail("password_file", *problem);
+      else c.password_file = *password_file;
+    }
+
+    if (auto v = s.string("ca_file"); v && !v->empty()) {
+      if (auto problem = file_problem(*v)) s.fail("ca_file", *problem); else c.ca_file = *v;
+    }
+
+    if (auto d = s.duration_between("timeout", Seconds(1), limits::kSmtpTimeout)) c.timeout = *d;
+
+    if (auto v = s.boolean("tls_verify")) {
+      if (!*v && url_ok && !(server && is_loopback_host(server->host))) {
+        s.fail("tls_verify",
+               "false is only allowed for an SMTP server on this machine (localhost, 127.0.0.0/8 or ::1)" +
+                   std::string(server ? ", not " + quote(server->host) : ""));
+      } else {
+        c.tls_verify = *v;
+      }
+    }
+  }
+
+  void delegation() {  // [delegation]
+    DelegationConfig& c = config_->delegation;
+    Section s(errors_, "delegation", table("delegation"));
+    s.check_keys({"default_duration"});
+    if (auto d = s.duration_between("default_duration", Seconds(60), limits::kDelegationDuration))
+      c.default_duration = *d;
+  }
+
+  void tenants() {  // [[tenant]]
+    if (skip_tenants_) return;
+    std::map<std::string, int> names;  // name -> line of its table
+    for (const auto* t : tables("tenant")) {
+      Section s(errors_, "tenant", t);
+      s.check_keys({"name", "display_name", "superuser_groups", "language"});
+      TenantConfig c;
+      c.line = s.line();
+      bool ok = true;
+
+      if (auto v = s.string("name", true)) {
+        if (!valid_tenant_name(*v)) {
+          s.fail("name", tenant_name_problem(*v));
+          ok = false;
+        } else if (auto [it, inserted] = names.emplace(*v, c.line); !inserted) {
+          s.fail("name", quote(*v) + " is already used by the [[tenant]] at line " + std::to_string(it->second));
+          ok = false;
+        } else {
+          c.name = *v;
+        }
+      } else {
+        ok = false;
+      }
+
+      if (auto v = s.string("display_name")) {
+        if (utf8_length(*v) > limits::kMaxDisplayName) {
+          s.fail("display_name", "is " + std::to_string(utf8_length(*v)) + " characters long; at most " +
+                                     std::to_string(limits::kMaxDisplayName) + " are allowed");
+          ok = false;
+        } else if (has_control_character(*v)) {
+          s.fail("display_name", quote(*v) + " contains a control character");
+          ok = false;
+        } else {
+          c.display_name = *v;
+        }
+      } else if (s.has("display_name")) {
+        ok = false;
+      }
+      if (c.display_name.empty()) c.display_name = c.name;
+
+      if (auto groups = s.strings("superuser_groups")) {
+        for (const auto& g : *groups) {
+          if (g.value.empty()) {
+            s.fail_at(g.line, "superuser_groups", "\"\" is not a group name");
+            ok = false;
+          } else {
+            c.superuser_groups.push_back(g.value);
+          }
+        }
+      } else if (s.has("superuser_groups")) {
+        ok = false;
+      }
+
+      if (auto v = s.string("language")) {
+        if (*v == "en" || *v == "nl" || *v == "de" || *v == "it") {
+          c.language = *v;
+        } else {
+          s.fail("language", quote(*v) + " is not one of en, nl, de, it");
+          ok = false;
+        }
+      } else if (s.has("language")) {
+        ok = false;
+      }
+
+      if (ok) config_->tenants.push_back(std::move(c));
+    }
+  }
+
   void directories() {
     if (skip_directories_) return;
     auto list = tables("directory");
@@ -875,6 +1156,7 @@ class Loader {
         (c.group_filter.empty() || c.group_filter.front() != '(' || c.group_filter.back() != ')'))
       fail("group_filter", quote(c.group_filter) + " is not an LDAP filter (it must be in parentheses)");
     get_string("tenant", c.tenant);
+    if (!c.tenant.empty() && !valid_tenant_name(c.tenant)) fail("tenant", tenant_name_problem(c.tenant));
     get_string("tenant_attribute", c.tenant_attribute);
     const std::pair<std::string_view, const std::string*> attributes[] = {
         {"username_attribute", &c.username_attribute}, {"email_attribute", &c.email_attribute},
@@ -990,6 +1272,7 @@ class Loader {
       get_string("groups_claim", c.groups_claim);
       if (c.username_claim.empty()) fail("username_claim", "must not be empty (\"sub\" is always there)");
       get_string("tenant", c.tenant);
+      if (!c.tenant.empty() && !valid_tenant_name(c.tenant)) fail("tenant", tenant_name_problem(c.tenant));
       get_string("tenant_claim", c.tenant_claim);
       if (c.tenant.empty() && c.tenant_claim.empty()) {
         errors_.add(s.line(), "[oidc] " + quote(c.name) +
@@ -1045,7 +1328,8 @@ class Loader {
     std::map<std::pair<std::string, std::string>, int> seen;  // (host, prefix) -> line
     for (const auto* t : list) {
       Section s(errors_, "route", t);
-      s.check_keys({"host", "path_prefix", "upstream", "public", "allow_groups", "inject_secret"});
+      s.check_keys({"host", "path_prefix", "upstream", "public", "allow_groups", "inject_secret", "tenants",
+                    "banner"});
       RouteConfig r;
       r.line = s.line();
       bool ok = true;
@@ -1114,6 +1398,28 @@ class Loader {
         }
       }
 
+      // Tenants added with `gatehouse tenant add` count too: no [[tenant]] table needed.
+      if (auto tenants = s.strings("tenants")) {
+        for (const auto& t : *tenants) {
+          if (!valid_tenant_name(t.value)) {
+            s.fail_at(t.line, "tenants", tenant_name_problem(t.value));
+            ok = false;
+          } else {
+            r.tenants.push_back(t.value);
+          }
+        }
+        if (r.is_public && !tenants->empty()) {
+          s.fail("tenants",
+                 "a public route admits everyone, with no signed-in party to check; remove tenants or "
+                 "set public = false");
+          ok = false;
+        }
+      } else if (s.has("tenants")) {
+        ok = false;
+      }
+
+      if (auto v = s.boolean("banner")) r.banner = *v; else if (s.has("banner")) ok = false;
+
       if (host_ok && prefix_ok) {
         auto [it, inserted] = seen.emplace(std::pair{r.host, r.path_prefix}, r.line);
         if (!inserted) {
@@ -1132,6 +1438,7 @@ class Loader {
   bool skip_server_ = false, skip_store_ = false, skip_keys_ = false, skip_session_ = false;
   bool skip_lockout_ = false, skip_audit_ = false, skip_metrics_ = false, skip_log_ = false;
   bool skip_directories_ = false, skip_routes_ = false, skip_oidc_ = false;
+  bool skip_smtp_ = false, skip_delegation_ = false, skip_tenants_ = false;
   std::map<std::string, int> login_names_;  // directory and provider names -> line
 };
 

@@ -21,7 +21,8 @@ using namespace gatehouse::config;
 std::vector<Seconds> durations(const Config& c) {
   std::vector<Seconds> out = {c.server.upstream_connect_timeout, c.server.upstream_timeout, c.server.shutdown_timeout,
                               c.session.idle_timeout, c.session.absolute_timeout, c.session.assertion_ttl,
-                              c.lockout.window, c.lockout.lock_duration, c.audit.retention};
+                              c.lockout.window, c.lockout.lock_duration, c.audit.retention,
+                              c.smtp.timeout, c.delegation.default_duration};
   for (const auto& d : c.directories) {
     const auto& l = d.ldap;
     out.insert(out.end(), {l.group_cache_ttl, l.connect_timeout, l.timeout, l.retry_after});
