@@ -160,9 +160,14 @@ std::string banner_html(const BannerModel& m) {
   append_escaped(out, m.text.region_label);
   out += "\" lang=\"";
   append_escaped(out, m.text.lang);
-  out += "\"><p class=\"gatehouse-banner-text\">";
-  append_template(out, m.text.acting_for, m);
-  out += "</p><a class=\"gatehouse-banner-switch\" href=\"";
+  out += "\">";
+  // Without an effective party (back at the own organisation) only the notice is shown.
+  if (!m.effective_party.empty()) {
+    out += "<p class=\"gatehouse-banner-text\">";
+    append_template(out, m.text.acting_for, m);
+    out += "</p>";
+  }
+  out += "<a class=\"gatehouse-banner-switch\" href=\"";
   append_escaped(out, m.switcher_url);
   out += "\">";
   append_escaped(out, m.text.switch_link);

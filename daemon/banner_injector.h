@@ -62,7 +62,7 @@ struct BannerText {
 };
 
 struct BannerModel {
-  std::string effective_party;  // display name of the party the user acts for
+  std::string effective_party;  // display name of the party the user acts for; "": notice only
   std::string real_party;       // display name of the user's own party
   std::string switcher_url;     // "/.gatehouse/parties?rd=…", built and validated by the caller
   std::string notice;           // one-time notice (e.g. "You now act for Customer Ltd."); "" = none
