@@ -233,10 +233,10 @@ const GrantTexts& grant_texts(std::string_view lang) {
   static const GrantTexts it{
       "{tenant_name} Le ha concesso un accesso delegato",
       "Buongiorno,",
-      "{tenant_name} Le ha concesso ({email}) un accesso delegato: può agire per conto di {tenant_name} fino al "
-      "{until_human} ({until_rfc3339}).",
-      "{tenant_name} Le ha concesso ({email}) un accesso delegato: può agire per conto di {tenant_name}, senza "
-      "data di scadenza.",
+      "{tenant_name} Le ha concesso un accesso delegato (per l'indirizzo {email}): può agire per conto di "
+      "{tenant_name} fino al {until_human} ({until_rfc3339}).",
+      "{tenant_name} Le ha concesso un accesso delegato (per l'indirizzo {email}): può agire per conto di "
+      "{tenant_name}, senza data di scadenza.",
       "Per utilizzarlo:\n"
       "  1. Acceda (o si registri) su {public_url}\n"
       "  2. Scelga {tenant_name} nel selettore dell'organizzazione.",
@@ -301,9 +301,10 @@ Result<Mail> render_switch(const store::OutboxMessage& m, std::string_view lang)
                                               : t.how_automatic;
   auto row = [](const char* label, const std::string& value) {
     std::string line = std::string("  ") + label + ":";
-    // Labels differ in length per language; pad to one column (labels are short, and
-    // counted in bytes: "Modalità" is one byte wider than it looks, which is harmless).
-    while (line.size() < 20) line += ' ';
+    // Labels differ in length per language: pad to one column, counting characters.
+    std::size_t width = 0;
+    for (char c : line) width += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    for (; width < 20; ++width) line += ' ';
     return line + " " + value + "\n";
   };
   std::string who_row = v["who"];
