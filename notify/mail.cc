@@ -115,6 +115,16 @@ std::size_t read_upload(char* buffer, std::size_t size, std::size_t nitems, void
   return n;
 }
 
+// The server's last 4xx/5xx reply line (e.g. "451 4.3.0 Try again later"), for the
+// error. Only what the server sends is looked at, never what curl sends (AUTH).
+int keep_server_reply(CURL*, curl_infotype type, char* data, std::size_t size, void* userdata) {
+  if (type != CURLINFO_HEADER_IN || size < 3) return 0;
+  if (data[0] != '4' && data[0] != '5') return 0;
+  std::string_view line(data, std::min<std::size_t>(size, 200));
+  *static_cast<std::string*>(userdata) = sanitise_header_text(line, 200);
+  return 0;
+}
+
 struct CurlDeleter {
   void operator()(CURL* c) const { curl_easy_cleanup(c); }
 };
@@ -314,6 +324,10 @@ Status SmtpMailer::send(const Mail& mail) {
   curl_easy_setopt(c, CURLOPT_READDATA, &upload);
   curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(message.size()));
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  std::string server_reply;
+  curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, keep_server_reply);
+  curl_easy_setopt(c, CURLOPT_DEBUGDATA, &server_reply);
+  curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);  // feeds keep_server_reply; prints nothing
 
   const CURLcode rc = curl_easy_perform(c);
   long response = 0;
@@ -325,6 +339,7 @@ Status SmtpMailer::send(const Mail& mail) {
     while (!what.empty() && (what.back() == '\n' || what.back() == '\r')) what.pop_back();
     std::string text = "smtp: " + what;
     if (response != 0) text += " (SMTP response " + std::to_string(response) + ")";
+    if (!server_reply.empty()) text += ": " + server_reply;
     return make_error(kSmtp, text);
   }
   return Ok{};

@@ -5,8 +5,8 @@
 // text/plain part in UTF-8, base64 encoded, with an RFC 2047 encoded Subject when the
 // subject is not plain ASCII.
 //
-// Errors (Status) carry curl's message and the last SMTP response code, never the
-// password:
+// Errors (Status) carry curl's message, the last SMTP response code and the server's
+// last 4xx/5xx reply line, never the password:
 //   notify.bad_address  the recipient (or the configured sender) is not a usable address
 //   notify.not_configured  [smtp] url is empty, or the password file cannot be read
 //   notify.smtp         the delivery failed (connection, TLS, authentication, a 4xx/5xx)

@@ -390,6 +390,7 @@ TEST(NotifySmtp, WorkerRetriesATemporaryFailureUntilSent) {
 
   ASSERT_EQ(events.size(), 3u);
   EXPECT_NE(events[0].find("SMTP response 451"), std::string::npos) << events[0];
+  EXPECT_NE(events[0].find("451 4.3.0 Temporary failure"), std::string::npos) << events[0];
   EXPECT_NE(events[1].find("SMTP response 451"), std::string::npos) << events[1];
   EXPECT_EQ(events[2], "sent");
   EXPECT_EQ(outbox.get(id).attempts, 2);
