@@ -514,7 +514,7 @@ int run_demo(std::string listen) {
     auto db = open_store(*loaded.config, code);
     if (!db) return code;
     for (const char* t : {"acme", "globex"})
-      if (auto st = db->add_tenant({t, std::time(nullptr)}); !st) return store_error(st.error());
+      if (auto st = db->add_tenant({t, std::time(nullptr), "", ""}); !st) return store_error(st.error());
     for (const auto& u : users) {
       Secret pw = generated_password();
       auto hash = directory::hash_password(pw);
@@ -723,7 +723,7 @@ int run_cli(int argc, char** argv) {
       std::cerr << "gatehouse: a tenant name is 1 to 128 characters\n";
       return kUsage;
     }
-    if (auto st = db->add_tenant({tenant_name, std::time(nullptr)}); !st) return store_error(st.error());
+    if (auto st = db->add_tenant({tenant_name, std::time(nullptr), "", ""}); !st) return store_error(st.error());
     std::cout << "tenant " << tenant_name << " added\n";
     return kOk;
   }
