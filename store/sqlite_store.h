@@ -83,7 +83,8 @@ class SqliteStore final : public TenantStore,
   Result<std::optional<Tenant>> find_tenant(const std::string& name) override;
   Status upsert_tenant(const Tenant& tenant) override;
 
-  Result<bool> add_superuser(const std::string& tenant, const UserRef& user, std::int64_t at) override;
+  Result<bool> add_superuser(const std::string& tenant, const UserRef& user,
+                             std::int64_t at) override;
   Result<bool> remove_superuser(const std::string& tenant, const UserRef& user) override;
   Result<std::vector<UserRef>> list_superusers(const std::string& tenant) override;
   Result<bool> is_named_superuser(const std::string& tenant, const UserRef& user) override;
@@ -98,7 +99,8 @@ class SqliteStore final : public TenantStore,
   Result<std::vector<Delegation>> list_delegations(const DelegationQuery& query) override;
   Result<std::vector<Delegation>> active_delegations_for(const std::string& email,
                                                          std::int64_t now) override;
-  Result<bool> revoke_delegation(std::int64_t id, const std::string& by, std::int64_t at) override;
+  Result<bool> revoke_delegation(std::int64_t id, const std::string& by,
+                                 std::int64_t at) override;
   Result<std::vector<Delegation>> take_newly_expired(std::int64_t now) override;
 
   Result<std::optional<PartyChoiceView>> find_party_choice(const UserRef& user) override;

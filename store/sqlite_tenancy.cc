@@ -479,7 +479,7 @@ Result<std::vector<Delegation>> SqliteStore::take_newly_expired(std::int64_t now
     // The terms of the partial index delegations_unrecorded_end, so that it is used.
     auto select = d.prepare("SELECT " GH_DELEGATION_COLUMNS
                             " FROM delegations WHERE expiry_recorded = 0 AND revoked_at = 0 "
-                            "AND ends_at != 0 AND ends_at <= ?1 ORDER BY id");
+                            "AND ends_at != 0 AND ends_at <= ?1 ORDER BY ends_at, id");
     if (!select) return select.error();
     std::vector<Delegation> ended;
     {
@@ -610,7 +610,8 @@ Status SqliteStore::clear_party_notice(const UserRef& user, const std::string& n
   return Ok{};
 }
 
-Result<std::vector<DelegationActivity>> SqliteStore::delegation_activity(const std::string& tenant) {
+Result<std::vector<DelegationActivity>> SqliteStore::delegation_activity(
+    const std::string& tenant) {
   std::lock_guard lock(impl_->mu);
   auto& d = *impl_;
   TenancySql sql{d};
