@@ -109,8 +109,8 @@ inline std::vector<std::string> split_groups(std::string_view joined) {
   return out;
 }
 
-// ASCII lower case: e-mail addresses are compared case-insensitively (ASCII only, as
-// SQLite's NOCASE and PostgreSQL's lower() under the C collation agree on it).
+// ASCII lower case (other bytes kept as they are): delegations store e-mail addresses
+// lower-cased and lookups lower-case theirs, so matching ignores case.
 inline std::string ascii_lower(std::string_view s) {
   std::string out(s);
   for (char& c : out)

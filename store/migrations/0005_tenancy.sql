@@ -2,8 +2,9 @@
 -- named by an administrator, users as of their latest sign-in, delegations, each user's
 -- choice of effective party, the e-mail outbox and usage counts.
 -- A user is its source (directory or provider) plus its name there. Timestamps are Unix
--- seconds; 0 means "none" wherever a time is optional. No column takes a name that is a
--- reserved word in SQL, so a PostgreSQL backend can use the same names unquoted.
+-- seconds; 0 means "none" wherever a time is optional. No new table or column takes a
+-- name that SQLite or PostgreSQL reserves (user, until, order…), so a PostgreSQL backend
+-- can use the same names unquoted.
 
 ALTER TABLE tenants ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
 ALTER TABLE tenants ADD COLUMN language TEXT NOT NULL DEFAULT '';
