@@ -19,106 +19,25 @@
 #include <utility>
 
 #include "store/migrations.h"
+#include "store/sqlite_impl.h"
 
 namespace gatehouse::store {
+
+using sqlite_detail::io_error;
+using sqlite_detail::is_unique_violation;
+using sqlite_detail::join_groups;
+using sqlite_detail::Query;
+using sqlite_detail::split_groups;
+
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
-// Session groups are stored in one column, each followed by this separator, so that
-// [] and [""] stay distinct.
-constexpr char kGroupTerminator = '\x1f';
-
-Error io_error(sqlite3* db, std::string_view what) {
-  return make_error("store.io", std::string(what) + ": " + sqlite3_errmsg(db));
-}
-
-// A cached prepared statement borrowed for one use; reset and unbound on return.
-// Binding failures are remembered and reported by step(), so call sites stay flat.
-class Query {
- public:
-  explicit Query(sqlite3_stmt* stmt) : stmt_(stmt) {}
-  Query(const Query&) = delete;
-  Query& operator=(const Query&) = delete;
-  ~Query() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-
-  Query& text(int index, std::string_view value) {
-    keep(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
-                           SQLITE_TRANSIENT));
-    return *this;
-  }
-  Query& blob(int index, const void* data, std::size_t size) {
-    // A null pointer would bind SQL NULL; an empty value must stay a zero-length blob.
-    static const char kEmpty = 0;
-    keep(sqlite3_bind_blob(stmt_, index, size == 0 ? &kEmpty : data, static_cast<int>(size),
-                           SQLITE_TRANSIENT));
-    return *this;
-  }
-  Query& int64(int index, std::int64_t value) {
-    keep(sqlite3_bind_int64(stmt_, index, value));
-    return *this;
-  }
-
-  // SQLITE_ROW, SQLITE_DONE or an error code (see sqlite3_errmsg).
-  int step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(stmt_); }
-
-  std::string column_text(int col) const {
-    const auto* p = sqlite3_column_text(stmt_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p),
-                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
-             : std::string();
-  }
-  std::string column_blob(int col) const {
-    const auto* p = sqlite3_column_blob(stmt_, col);
-    return p ? std::string(static_cast<const char*>(p),
-                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
-             : std::string();
-  }
-  std::int64_t column_int64(int col) const { return sqlite3_column_int64(stmt_, col); }
-
- private:
-  void keep(int rc) {
-    if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
-  }
-  sqlite3_stmt* stmt_;
-  int bind_rc_ = SQLITE_OK;
-};
-
-bool is_unique_violation(sqlite3* db) {
-  const int ext = sqlite3_extended_errcode(db);
-  return ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE;
-}
 
 // BLAKE2b-256 of the raw id: the database never holds a usable session reference.
 std::string session_key(const std::string& id) {
   std::string out(crypto_generichash_BYTES, '\0');
   crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
                      reinterpret_cast<const unsigned char*>(id.data()), id.size(), nullptr, 0);
-  return out;
-}
-
-Result<std::string> join_groups(const std::vector<std::string>& groups) {
-  std::string out;
-  for (const auto& g : groups) {
-    if (g.find(kGroupTerminator) != std::string::npos)
-      return make_error("store.invalid", "group name contains the control character U+001F");
-    out += g;
-    out += kGroupTerminator;
-  }
-  return out;
-}
-
-std::vector<std::string> split_groups(std::string_view joined) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < joined.size(); ++i) {
-    if (joined[i] == kGroupTerminator) {
-      out.emplace_back(joined.substr(start, i - start));
-      start = i + 1;
-    }
-  }
   return out;
 }
 
@@ -141,95 +60,6 @@ Status create_private_file(const std::string& path) {
 }
 
 }  // namespace
-
-struct SqliteStore::Impl {
-  sqlite3* db = nullptr;
-  // One connection, one statement at a time. Recursive: the jobs of run_batch call the
-  // store's methods while the batch holds it.
-  std::recursive_mutex mu;
-  int version = 0;
-  std::unordered_map<std::string_view, sqlite3_stmt*> statements;
-
-  ~Impl() {
-    for (auto& [sql, stmt] : statements) sqlite3_finalize(stmt);
-    if (db) sqlite3_close(db);
-  }
-
-  // sql must be a string literal: the cache keys on its text without copying it.
-  Result<sqlite3_stmt*> prepare(std::string_view sql) {
-    if (auto it = statements.find(sql); it != statements.end()) return it->second;
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                           &stmt, nullptr) != SQLITE_OK) {
-      return io_error(db, "prepare");
-    }
-    statements.emplace(sql, stmt);
-    return stmt;
-  }
-
-  // Runs a statement that returns no rows.
-  Status exec(std::string_view sql, std::string_view what) {
-    auto stmt = prepare(sql);
-    if (!stmt) return stmt.error();
-    Query q(*stmt);
-    if (q.step() != SQLITE_DONE) return io_error(db, what);
-    return Ok{};
-  }
-
-  void rollback() {
-    // Some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY…) end the transaction already.
-    if (!sqlite3_get_autocommit(db)) (void)exec("ROLLBACK", "rollback");
-  }
-
-  // Runs fn inside BEGIN <mode> … COMMIT, rolling back when fn or the commit fails.
-  // IMMEDIATE takes the write lock up front, so a second process waits on the busy
-  // timeout instead of failing to upgrade a read lock half-way through.
-  // Inside a transaction already (a batch of run_batch), a savepoint instead.
-  template <class F>
-  auto transaction(std::string_view begin, F&& fn) -> decltype(fn()) {
-    if (!sqlite3_get_autocommit(db)) return savepoint(std::forward<F>(fn));
-    if (auto s = exec(begin, "begin transaction"); !s) return s.error();
-    auto result = fn();
-    if (!result) {
-      rollback();
-      return result;
-    }
-    if (auto s = exec("COMMIT", "commit"); !s) {
-      rollback();
-      return s.error();
-    }
-    return result;
-  }
-  template <class F>
-  auto savepoint(F&& fn) -> decltype(fn()) {
-    if (auto s = exec("SAVEPOINT nested", "begin savepoint"); !s) return s.error();
-    auto result = fn();
-    if (!result) {
-      // Unless the error already ended the whole transaction, undo this part only.
-      if (!sqlite3_get_autocommit(db)) {
-        (void)exec("ROLLBACK TO nested", "roll back savepoint");
-        (void)exec("RELEASE nested", "release savepoint");
-      }
-      return result;
-    }
-    if (auto s = exec("RELEASE nested", "release savepoint"); !s) return s.error();
-    return result;
-  }
-  template <class F>
-  auto write(F&& fn) -> decltype(fn()) {
-    return transaction("BEGIN IMMEDIATE", std::forward<F>(fn));
-  }
-  // A read transaction gives several SELECTs one snapshot.
-  template <class F>
-  auto read(F&& fn) -> decltype(fn()) {
-    return transaction("BEGIN", std::forward<F>(fn));
-  }
-
-  Status configure();
-  Status enable_wal();
-  Result<int> current_version();
-  Status migrate();
-};
 
 Status SqliteStore::Impl::enable_wal() {
   auto stmt = prepare("PRAGMA journal_mode=WAL");
@@ -380,10 +210,14 @@ Status SqliteStore::check_writable() {
 Status SqliteStore::add_tenant(const Tenant& tenant) {
   std::lock_guard lock(impl_->mu);
   auto& d = *impl_;
-  auto stmt = d.prepare("INSERT INTO tenants (name, created_at) VALUES (?1, ?2)");
+  auto stmt = d.prepare(
+      "INSERT INTO tenants (name, created_at, display_name, language) VALUES (?1, ?2, ?3, ?4)");
   if (!stmt) return stmt.error();
   Query q(*stmt);
-  q.text(1, tenant.name).int64(2, tenant.created_at);
+  q.text(1, tenant.name)
+      .int64(2, tenant.created_at)
+      .text(3, tenant.display_name)
+      .text(4, tenant.language);
   if (q.step() != SQLITE_DONE) {
     if (is_unique_violation(d.db))
       return make_error("store.exists", "tenant '" + tenant.name + "' already exists");
@@ -395,12 +229,14 @@ Status SqliteStore::add_tenant(const Tenant& tenant) {
 Result<std::vector<Tenant>> SqliteStore::list_tenants() {
   std::lock_guard lock(impl_->mu);
   auto& d = *impl_;
-  auto stmt = d.prepare("SELECT name, created_at FROM tenants ORDER BY name");
+  auto stmt =
+      d.prepare("SELECT name, created_at, display_name, language FROM tenants ORDER BY name");
   if (!stmt) return stmt.error();
   Query q(*stmt);
   std::vector<Tenant> out;
   int rc;
-  while ((rc = q.step()) == SQLITE_ROW) out.push_back({q.column_text(0), q.column_int64(1)});
+  while ((rc = q.step()) == SQLITE_ROW)
+    out.push_back({q.column_text(0), q.column_int64(1), q.column_text(2), q.column_text(3)});
   if (rc != SQLITE_DONE) return io_error(d.db, "list tenants");
   return out;
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "store/store.h"
+#include "store/tenancy.h"
 
 namespace gatehouse::store {
 
@@ -18,7 +19,8 @@ class SqliteStore final : public TenantStore,
                           public KeyValueStore,
                           public LockoutStore,
                           public AuditStore,
-                          public BatchStore {
+                          public BatchStore,
+                          public TenancyStore {
  public:
   // Opens (creating if needed) and migrates. Errors: "store.open", "store.migrate"
   // (also when the file was migrated by a newer gatehouse).
@@ -77,9 +79,54 @@ class SqliteStore final : public TenantStore,
   // so far, which are reported; the rest run in a new transaction.
   std::vector<Status> run_batch(std::span<const std::function<void()>> jobs) override;
 
+  // TenancyStore (store/sqlite_tenancy.cc).
+  Result<std::optional<Tenant>> find_tenant(const std::string& name) override;
+  Status upsert_tenant(const Tenant& tenant) override;
+
+  Result<bool> add_superuser(const std::string& tenant, const UserRef& user,
+                             std::int64_t at) override;
+  Result<bool> remove_superuser(const std::string& tenant, const UserRef& user) override;
+  Result<std::vector<UserRef>> list_superusers(const std::string& tenant) override;
+  Result<bool> is_named_superuser(const std::string& tenant, const UserRef& user) override;
+  Result<std::vector<std::string>> named_superuser_tenants(const UserRef& user) override;
+
+  Status record_sign_in(const KnownUser& user) override;
+  Result<std::optional<KnownUser>> find_known_user(const UserRef& user) override;
+  Result<std::vector<KnownUser>> group_superusers(const std::string& tenant) override;
+
+  Result<std::int64_t> add_delegation(const Delegation& delegation) override;
+  Result<std::optional<Delegation>> find_delegation(std::int64_t id) override;
+  Result<std::vector<Delegation>> list_delegations(const DelegationQuery& query) override;
+  Result<std::vector<Delegation>> active_delegations_for(const std::string& email,
+                                                         std::int64_t now) override;
+  Result<bool> revoke_delegation(std::int64_t id, const std::string& by,
+                                 std::int64_t at) override;
+  Result<std::vector<Delegation>> take_newly_expired(std::int64_t now) override;
+
+  Result<std::optional<PartyChoiceView>> find_party_choice(const UserRef& user) override;
+  Result<std::vector<PartyChoice>> choices_on_delegation(std::int64_t delegation_id) override;
+  Result<std::vector<PartyChoice>> choices_on_ended_delegations(std::int64_t now) override;
+  Result<bool> switch_party(const PartySwitch& change) override;
+  Status clear_party_notice(const UserRef& user, const std::string& notice) override;
+  Result<std::vector<DelegationActivity>> delegation_activity(const std::string& tenant) override;
+
+  Result<std::vector<OutboxMessage>> claim_outbox(std::int64_t now, std::int64_t lease_until,
+                                                  std::int64_t limit) override;
+  Status outbox_sent(std::int64_t id, std::int64_t at) override;
+  Status outbox_failed(std::int64_t id, const std::string& error,
+                       std::int64_t next_attempt_at) override;
+  Result<std::vector<OutboxMessage>> list_outbox_pending() override;
+  Result<OutboxStats> outbox_stats() override;
+  Result<std::int64_t> prune_outbox(std::int64_t before) override;
+
+  Status add_usage(std::span<const UsageRow> rows) override;
+  Result<std::vector<UsageReportRow>> usage_report(const UsageQuery& query) override;
+  Result<std::vector<DelegationUsage>> delegation_usage(const std::string& tenant) override;
+
  private:
   struct Impl;
   struct LockoutSql;
+  struct TenancySql;
   explicit SqliteStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

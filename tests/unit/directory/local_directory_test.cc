@@ -222,7 +222,7 @@ TEST(LocalDirectorySqliteTest, AuthenticatesUserStoredInSqlite) {
   auto opened = store::SqliteStore::open(dir.file("gatehouse.db"));
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   auto& db = *opened.value();
-  ASSERT_TRUE(db.add_tenant({"acme", 1}).ok());
+  ASSERT_TRUE(db.add_tenant({"acme", 1, "", ""}).ok());
   auto hash = hash_password(Secret(kPassword));
   ASSERT_TRUE(hash.ok());
   store::User u;

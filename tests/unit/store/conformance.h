@@ -13,6 +13,7 @@
 
 #include "common/result.h"
 #include "store/store.h"
+#include "store/tenancy.h"
 #include "unit/store/temp_dir.h"
 
 namespace gatehouse::store::conformance {
@@ -26,6 +27,8 @@ struct StoreHandle {
   KeyValueStore* kv = nullptr;
   LockoutStore* lockout = nullptr;
   AuditStore* audit = nullptr;
+  TenancyStore* tenancy = nullptr;
+  BatchStore* batch = nullptr;
 };
 
 struct StoreBackend {
@@ -78,12 +81,26 @@ class UsersTest : public StoreConformanceTest {
   void SetUp() override {
     StoreConformanceTest::SetUp();
     if (HasFatalFailure()) return;
-    ASSERT_TRUE(store_.tenants->add_tenant({kTenant, kT0}).ok());
+    ASSERT_TRUE(store_.tenants->add_tenant({kTenant, kT0, "", ""}).ok());
   }
 };
 
 // Two handles on one storage: the admin CLI beside the daemon.
 class SharedStorageTest : public UsersTest {};
+
+// The tenancy model (tenancy_store_test.cc): tenants acme and globex exist.
+class TenancyStoreTest : public StoreConformanceTest {
+ protected:
+  void SetUp() override {
+    StoreConformanceTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(store_.tenancy) << "backend has no TenancyStore";
+    ASSERT_TRUE(store_.tenants->add_tenant({kTenant, kT0, "", ""}).ok());
+    ASSERT_TRUE(store_.tenants->add_tenant({"globex", kT0, "", ""}).ok());
+    db_ = store_.tenancy;
+  }
+  TenancyStore* db_ = nullptr;
+};
 
 }  // namespace gatehouse::store::conformance
 
@@ -96,4 +113,5 @@ class SharedStorageTest : public UsersTest {};
   INSTANTIATE_TEST_SUITE_P(prefix, SharedStorageTest, ::testing::Values(backend), backend_name); \
   INSTANTIATE_TEST_SUITE_P(prefix, LockoutStoreTest, ::testing::Values(backend), backend_name);  \
   INSTANTIATE_TEST_SUITE_P(prefix, AuditStoreTest, ::testing::Values(backend), backend_name);    \
+  INSTANTIATE_TEST_SUITE_P(prefix, TenancyStoreTest, ::testing::Values(backend), backend_name);  \
   }

@@ -52,8 +52,8 @@ SessionRecord make_session(std::string id, std::string user, std::int64_t create
 // --- tenants ---------------------------------------------------------------------
 
 TEST_P(TenantsTest, AddedTenantsAreListedByName) {
-  ASSERT_TRUE(store_.tenants->add_tenant({"globex", kT0 + 1}).ok());
-  ASSERT_TRUE(store_.tenants->add_tenant({"acme", kT0}).ok());
+  ASSERT_TRUE(store_.tenants->add_tenant({"globex", kT0 + 1, "", ""}).ok());
+  ASSERT_TRUE(store_.tenants->add_tenant({"acme", kT0, "", ""}).ok());
 
   auto tenants = store_.tenants->list_tenants();
   ASSERT_TRUE(tenants.ok()) << tenants.error().message;
@@ -71,15 +71,15 @@ TEST_P(TenantsTest, NoTenantsListedInitially) {
 }
 
 TEST_P(TenantsTest, AddingExistingTenantFailsWithExists) {
-  ASSERT_TRUE(store_.tenants->add_tenant({"acme", kT0}).ok());
-  auto again = store_.tenants->add_tenant({"acme", kT0 + 5});
+  ASSERT_TRUE(store_.tenants->add_tenant({"acme", kT0, "", ""}).ok());
+  auto again = store_.tenants->add_tenant({"acme", kT0 + 5, "", ""});
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().code, "store.exists");
   EXPECT_EQ(store_.tenants->list_tenants()->size(), 1u);
 }
 
 TEST_P(TenantsTest, TenantExistsReportsPresence) {
-  ASSERT_TRUE(store_.tenants->add_tenant({"acme", kT0}).ok());
+  ASSERT_TRUE(store_.tenants->add_tenant({"acme", kT0, "", ""}).ok());
   EXPECT_TRUE(*store_.tenants->tenant_exists("acme"));
   EXPECT_FALSE(*store_.tenants->tenant_exists("globex"));
   EXPECT_FALSE(*store_.tenants->tenant_exists("ACME"));
@@ -169,7 +169,7 @@ TEST_P(UsersTest, UserWithoutGroupsHasNone) {
 }
 
 TEST_P(UsersTest, ListUsersReturnsEveryUserByNameWithOwnGroups) {
-  ASSERT_TRUE(store_.tenants->add_tenant({"globex", kT0}).ok());
+  ASSERT_TRUE(store_.tenants->add_tenant({"globex", kT0, "", ""}).ok());
   User carol = make_user("carol", "globex");
   carol.groups = {"ops"};
   User alice = make_user("alice");

@@ -30,7 +30,7 @@ class RunBatchTest : public ::testing::Test {
     auto opened = SqliteStore::open(dir_.file("gatehouse.db"));
     if (!opened) throw std::runtime_error(opened.error().message);
     db_ = std::move(opened).value();
-    EXPECT_TRUE(db_->add_tenant({"example", 0}).ok());
+    EXPECT_TRUE(db_->add_tenant({"example", 0, "", ""}).ok());
   }
 
   static User user(std::string name, std::string tenant = "example") {
@@ -335,7 +335,7 @@ TEST(GroupCommitTest, RealStoreManyCoroutinesAllCommitted) {
   auto opened = SqliteStore::open(dir.file("gatehouse.db"));
   ASSERT_TRUE(opened.ok());
   auto& db = **opened;
-  ASSERT_TRUE(db.add_tenant({"example", 0}).ok());
+  ASSERT_TRUE(db.add_tenant({"example", 0, "", ""}).ok());
   GroupCommit writer(db);
   asio::io_context io;
   constexpr int kUsers = 40;

@@ -31,8 +31,8 @@ conformance::StoreBackend sqlite_backend() {
             auto opened = SqliteStore::open((dir / kDbName).string());
             if (!opened) return opened.error();
             std::shared_ptr<SqliteStore> s = std::move(opened).value();
-            return conformance::StoreHandle{s,       s.get(), s.get(), s.get(),
-                                            s.get(), s.get(), s.get()};
+            return conformance::StoreHandle{s,       s.get(), s.get(), s.get(), s.get(),
+                                            s.get(), s.get(), s.get(), s.get()};
           }};
 }
 
@@ -126,7 +126,7 @@ TEST_F(SqliteStoreTest, ReopeningKeepsDataAndAppliesNothingTwice) {
   {
     auto store = open_store();
     ASSERT_TRUE(store);
-    ASSERT_TRUE(store->add_tenant({"acme", 1}).ok());
+    ASSERT_TRUE(store->add_tenant({"acme", 1, "", ""}).ok());
   }
   for (int i = 0; i < 3; ++i) {
     auto store = open_store();
@@ -178,7 +178,7 @@ TEST_F(SqliteStoreTest, DatabaseFilesAreReadableByOwnerOnly) {
   auto store = open_store();
   ::umask(old_umask);
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->add_tenant({"acme", 1}).ok());  // makes sure -wal and -shm exist
+  ASSERT_TRUE(store->add_tenant({"acme", 1, "", ""}).ok());  // makes sure -wal and -shm exist
   for (const char* suffix : {"", "-wal", "-shm"}) {
     const std::string file = path_ + suffix;
     struct stat st {};
@@ -307,6 +307,115 @@ TEST_F(SqliteStoreTest, AuditQueriesUseTheirIndexes) {
             std::string::npos);
 }
 
+// A database written by the schema before the tenancy model (version 4) is migrated in
+// place: its tenants keep their rows and get an empty display name and language.
+TEST_F(SqliteStoreTest, StoreOfSchemaVersion4IsMigratedToTheTenancyModel) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    auto exec = [&](const std::string& sql) {
+      char* err = nullptr;
+      if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK)
+        ADD_FAILURE() << sql.substr(0, 60) << ": " << (err ? err : "?");
+      sqlite3_free(err);
+    };
+    exec("PRAGMA foreign_keys=ON");
+    exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, "
+         "applied_at INTEGER NOT NULL)");
+    for (const auto& m : migrations()) {
+      if (m.version > 4) break;
+      exec(std::string(m.sql));
+      exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", 1)");
+    }
+    exec("INSERT INTO tenants (name, created_at) VALUES ('acme', 7)");
+    exec("INSERT INTO users (name, tenant, created_at) VALUES ('alice', 'acme', 8)");
+    sqlite3_close(db);
+  }
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->schema_version(), latest_schema_version());
+  auto tenants = store->list_tenants();
+  ASSERT_TRUE(tenants.ok()) << tenants.error().message;
+  ASSERT_EQ(tenants->size(), 1u);
+  EXPECT_EQ((*tenants)[0].name, "acme");
+  EXPECT_EQ((*tenants)[0].created_at, 7);
+  EXPECT_EQ((*tenants)[0].display_name, "");
+  EXPECT_EQ((*tenants)[0].language, "");
+  EXPECT_TRUE(store->find_user("alice")->has_value());
+  ASSERT_TRUE(store->upsert_tenant({"acme", 99, "ACME", "nl"}).ok());
+  EXPECT_EQ((**store->find_tenant("acme")).created_at, 7);
+  Delegation d;
+  d.tenant = "acme";
+  d.email = "bob@example.org";
+  EXPECT_TRUE(store->add_delegation(d).ok());
+}
+
+// AUTOINCREMENT: deleting the newest delegation (the interface never does; an operator
+// might) does not hand its id out again.
+TEST_F(SqliteStoreTest, DelegationIdsAreNeverReusedAfterDeletes) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->add_tenant({"acme", 1, "", ""}).ok());
+  Delegation d;
+  d.tenant = "acme";
+  d.email = "bob@example.org";
+  const auto first = *store->add_delegation(d);
+  const auto second = *store->add_delegation(d);
+  {
+    RawDb raw(path_);
+    raw.exec("DELETE FROM delegations");
+  }
+  const auto third = *store->add_delegation(d);
+  EXPECT_GT(second, first);
+  EXPECT_GT(third, second);
+  EXPECT_FALSE(store->find_delegation(second)->has_value());
+}
+
+TEST_F(SqliteStoreTest, TenancyLookupsUseTheirIndexes) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  const auto plan = [&](const std::string& sql) {
+    sqlite3* db = nullptr;
+    sqlite3_open(path_.c_str(), &db);
+    sqlite3_stmt* stmt = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &stmt, nullptr) ==
+        SQLITE_OK)
+      while (sqlite3_step(stmt) == SQLITE_ROW)
+        out += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3)) + std::string("\n");
+    else
+      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return out;
+  };
+  const auto uses = [&](const std::string& sql, const std::string& index) {
+    const std::string p = plan(sql);
+    EXPECT_NE(p.find(index), std::string::npos) << sql << "\n" << p;
+  };
+  uses("SELECT id FROM delegations WHERE email = 'a' AND revoked_at = 0 "
+       "AND (ends_at = 0 OR ends_at > 5) ORDER BY tenant, id",
+       "delegations_email");
+  uses("SELECT id FROM delegations WHERE tenant = 'acme' ORDER BY id DESC", "delegations_tenant");
+  uses("SELECT id FROM delegations WHERE expiry_recorded = 0 AND revoked_at = 0 "
+       "AND ends_at != 0 AND ends_at <= 5 ORDER BY ends_at, id",
+       "delegations_unrecorded_end");
+  uses("SELECT source, name FROM party_choices WHERE delegation_id = 3 ORDER BY source, name",
+       "party_choices_delegation");
+  uses("SELECT id FROM outbox WHERE sent_at = 0 AND next_attempt_at <= 5 AND lease_until <= 5 "
+       "ORDER BY next_attempt_at, id LIMIT 3",
+       "outbox_due");
+  uses("DELETE FROM outbox WHERE sent_at != 0 AND sent_at < 5", "outbox_sent");
+  uses("SELECT day, route, SUM(requests) FROM usage_counts WHERE effective_party = 'a' "
+       "AND day >= '' AND day <= '9999' GROUP BY day, effective_party, route",
+       "usage_counts_party");
+  uses("SELECT tenant FROM tenant_superusers WHERE source = 'l' AND name = 'a' ORDER BY tenant",
+       "tenant_superusers_user");
+  uses("SELECT a.name FROM delegations g JOIN delegation_activity a ON a.delegation_id = g.id "
+       "WHERE g.tenant = 'acme'",
+       "delegations_tenant");
+}
+
 TEST_F(SqliteStoreTest, OpenInMissingDirectoryFailsWithOpenError) {
   auto store = SqliteStore::open(dir_.file("missing/gatehouse.db"));
   ASSERT_FALSE(store.ok());
@@ -316,7 +425,7 @@ TEST_F(SqliteStoreTest, OpenInMissingDirectoryFailsWithOpenError) {
 TEST_F(SqliteStoreTest, ErrorsNeverCarryPasswordHashes) {
   auto store = open_store();
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->add_tenant({"acme", 1}).ok());
+  ASSERT_TRUE(store->add_tenant({"acme", 1, "", ""}).ok());
   User u;
   u.name = "alice";
   u.tenant = "acme";
@@ -337,7 +446,7 @@ TEST_F(SqliteStoreTest, TwoProcessesOpeningAndWritingAtOnceBothSucceed) {
     auto s = SqliteStore::open(path_);
     if (!s) return s.error().code + ": " + s.error().message;
     auto& store = *s.value();
-    if (auto t = store.add_tenant({"acme", 1}); !t && t.error().code != "store.exists")
+    if (auto t = store.add_tenant({"acme", 1, "", ""}); !t && t.error().code != "store.exists")
       return t.error().message;
     for (int i = 0; i < kUsersPerProcess; ++i) {
       User u;
