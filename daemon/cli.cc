@@ -30,6 +30,7 @@
 #include "daemon/server.h"
 #include "directory/local_directory.h"
 #include "store/sqlite_store.h"
+#include "tenancy/tenancy.h"
 
 namespace gatehouse::daemon {
 namespace {
@@ -447,9 +448,8 @@ int run_demo(std::string listen) {
     int code = kOk;
     auto db = open_store(*loaded.config, code);
     if (!db) return code;
-    for (const auto& t : loaded.config->tenants)
-      if (auto st = db->upsert_tenant({t.name, std::time(nullptr), t.display_name, t.language}); !st)
-        return store_error(st.error());
+    if (auto st = tenancy::sync_configured_tenants(*loaded.config, *db, std::time(nullptr)); !st)
+      return store_error(st.error());
     for (const auto& u : users) {
       Secret pw = generated_password();
       auto hash = directory::hash_password(pw);
@@ -642,6 +642,8 @@ int run_cli(int argc, char** argv) {
   int code = kOk;
   auto db = open_store(cfg, code);
   if (!db) return code;
+  // [[tenant]] tables are in the store before any command names one.
+  if (auto st = tenancy::sync_configured_tenants(cfg, *db, std::time(nullptr)); !st) return store_error(st.error());
   // Admin commands report on stdout; their audit records need no second copy on stderr.
   log::set_min_level(log::Level::warning);
   SystemClock clock;

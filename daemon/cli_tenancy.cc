@@ -167,8 +167,6 @@ std::optional<int> TenancyCommands::run(std::shared_ptr<const config::Config> co
   SystemClock clock;
   auth::Audit audit(cfg.audit, audit_store, clock);
   tenancy::Tenancy tenancy(config, db, tenants, users, clock, audit);
-  // [[tenant]] tables first, so that commands may name them.
-  if (auto st = tenancy.sync_configured_tenants(); !st) return store_error(st.error());
   const auto now = clock.now();
 
   if (*o.tenant_add) {

@@ -11,6 +11,7 @@
 #include "daemon/banner_injector.h"
 #include "daemon/form.h"
 #include "daemon/gateway.h"
+#include "daemon/gateway_connection.h"
 #include "daemon/http_util.h"
 #include "daemon/tenancy_pages.h"
 

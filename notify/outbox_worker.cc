@@ -101,7 +101,8 @@ std::size_t OutboxWorker::run_once() {
 
 void OutboxWorker::deliver(const store::OutboxMessage& message) {
   const std::string id = std::to_string(message.id);
-  const std::string attempts = std::to_string(message.attempts + 1);
+  // The store counts an attempt when it hands the message out: this one is included.
+  const std::string attempts = std::to_string(message.attempts);
   auto mail = render(message);
   if (!mail) {
     const std::string error = mail.error().code + ": " + mail.error().message;
@@ -123,7 +124,7 @@ void OutboxWorker::deliver(const store::OutboxMessage& message) {
     return;
   }
   const std::string error = sent.error().message;
-  const std::int64_t delay = std::min(options_.max_retry_delay, retry_delay(message.attempts + 1));
+  const std::int64_t delay = std::min(options_.max_retry_delay, retry_delay(message.attempts));
   log::warning("notify.send_failed", {{"id", id},
                                       {"kind", message.kind},
                                       {"to", message.recipient},

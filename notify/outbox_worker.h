@@ -25,11 +25,12 @@ namespace gatehouse::notify {
 class Outbox {
  public:
   virtual ~Outbox() = default;
-  // Up to `limit` messages due at `now`, leased to this caller until `lease_until`.
+  // Up to `limit` messages due at `now`, leased to this caller until `lease_until`, each
+  // with this attempt counted in `attempts`.
   virtual Result<std::vector<store::OutboxMessage>> claim(std::int64_t now, std::int64_t lease_until,
                                                           std::int64_t limit) = 0;
   virtual Status sent(std::int64_t id, std::int64_t at) = 0;
-  // Counts the attempt, keeps the error and makes the message due again at next_attempt_at.
+  // Keeps the error and makes the message due again at next_attempt_at.
   virtual Status failed(std::int64_t id, const std::string& error, std::int64_t next_attempt_at) = 0;
 };
 
@@ -51,8 +52,8 @@ class StoreOutbox final : public Outbox {
 };
 
 // Seconds until the next try after a failed delivery: min(60, 2^attempts), where
-// `attempts` counts the failed deliveries including this one (the store's count after
-// failed()): 2, 4, 8, 16, 32, 60, 60, ...
+// `attempts` counts the deliveries tried including this one (the store counts each
+// when claim_outbox hands the message out): 2, 4, 8, 16, 32, 60, 60, ...
 std::int64_t retry_delay(std::int64_t attempts);
 
 struct OutboxWorkerOptions {

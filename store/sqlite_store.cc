@@ -405,8 +405,8 @@ Status SqliteStore::create_session(const SessionRecord& r) {
   auto& d = *impl_;
   auto stmt = d.prepare(
       "INSERT INTO sessions (id_hash, user, email, display_name, group_list, real_party, "
-      "effective_party, source, created_at, last_seen, provider_state, refresh_at) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+      "effective_party, source, created_at, last_seen, provider_state, refresh_at, email_verified) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
   if (!stmt) return stmt.error();
   Query q(*stmt);
   q.blob(1, key.data(), key.size())
@@ -420,7 +420,8 @@ Status SqliteStore::create_session(const SessionRecord& r) {
       .int64(9, r.created_at)
       .int64(10, r.last_seen)
       .blob(11, r.provider_state.data(), r.provider_state.size())
-      .int64(12, r.refresh_at);
+      .int64(12, r.refresh_at)
+      .int64(13, r.email_verified ? 1 : 0);
   if (q.step() != SQLITE_DONE) {
     if (is_unique_violation(d.db)) return make_error("store.exists", "session already exists");
     return io_error(d.db, "create session");
@@ -434,7 +435,7 @@ Result<std::optional<SessionRecord>> SqliteStore::find_session(const std::string
   auto& d = *impl_;
   auto stmt = d.prepare(
       "SELECT user, email, display_name, group_list, real_party, effective_party, source, "
-      "created_at, last_seen, provider_state, refresh_at FROM sessions WHERE id_hash = ?1");
+      "created_at, last_seen, provider_state, refresh_at, email_verified FROM sessions WHERE id_hash = ?1");
   if (!stmt) return stmt.error();
   Query q(*stmt);
   q.blob(1, key.data(), key.size());
@@ -454,6 +455,7 @@ Result<std::optional<SessionRecord>> SqliteStore::find_session(const std::string
   r.last_seen = q.column_int64(8);
   r.provider_state = q.column_blob(9);
   r.refresh_at = q.column_int64(10);
+  r.email_verified = q.column_int64(11) != 0;
   return std::optional<SessionRecord>(std::move(r));
 }
 
@@ -465,7 +467,7 @@ Status SqliteStore::update_session(const std::string& id, const SessionUpdate& u
   auto& d = *impl_;
   auto stmt = d.prepare(
       "UPDATE sessions SET user = ?2, email = ?3, display_name = ?4, group_list = ?5, real_party = ?6, "
-      "effective_party = ?7, provider_state = ?8, refresh_at = ?9 WHERE id_hash = ?1");
+      "effective_party = ?7, provider_state = ?8, refresh_at = ?9, email_verified = ?10 WHERE id_hash = ?1");
   if (!stmt) return stmt.error();
   Query q(*stmt);
   q.blob(1, key.data(), key.size())
@@ -476,7 +478,8 @@ Status SqliteStore::update_session(const std::string& id, const SessionUpdate& u
       .text(6, u.real_party)
       .text(7, u.effective_party)
       .blob(8, u.provider_state.data(), u.provider_state.size())
-      .int64(9, u.refresh_at);
+      .int64(9, u.refresh_at)
+      .int64(10, u.email_verified ? 1 : 0);
   if (q.step() != SQLITE_DONE) return io_error(d.db, "update session");
   if (sqlite3_changes(d.db) == 0) return make_error("store.not_found", "no such session");
   return Ok{};

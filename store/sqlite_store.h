@@ -94,7 +94,8 @@ class SqliteStore final : public TenantStore,
   Result<std::optional<KnownUser>> find_known_user(const UserRef& user) override;
   Result<std::vector<KnownUser>> group_superusers(const std::string& tenant) override;
 
-  Result<std::int64_t> add_delegation(const Delegation& delegation) override;
+  Result<std::int64_t> add_delegation(const Delegation& delegation,
+                                      std::span<const OutboxMessage> messages = {}) override;
   Result<std::optional<Delegation>> find_delegation(std::int64_t id) override;
   Result<std::vector<Delegation>> list_delegations(const DelegationQuery& query) override;
   Result<std::vector<Delegation>> active_delegations_for(const std::string& email,

@@ -372,27 +372,37 @@ Result<std::vector<KnownUser>> SqliteStore::group_superusers(const std::string& 
 
 // --- delegations -------------------------------------------------------------------
 
-Result<std::int64_t> SqliteStore::add_delegation(const Delegation& g) {
+Result<std::int64_t> SqliteStore::add_delegation(const Delegation& g, std::span<const OutboxMessage> messages) {
   std::lock_guard lock(impl_->mu);
   auto& d = *impl_;
-  auto stmt = d.prepare(
-      "INSERT INTO delegations (tenant, email, granted_by, created_at, ends_at, revoked_at, "
-      "revoked_by, expiry_recorded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-  if (!stmt) return stmt.error();
-  Query q(*stmt);
-  q.text(1, g.tenant)
-      .text(2, ascii_lower(g.email))
-      .text(3, g.granted_by)
-      .int64(4, g.created_at)
-      .int64(5, g.until)
-      .int64(6, g.revoked_at)
-      .text(7, g.revoked_by)
-      .int64(8, g.expiry_recorded ? 1 : 0);
-  if (q.step() != SQLITE_DONE) {
-    if (is_foreign_key_violation(d.db)) return no_tenant(g.tenant);
-    return io_error(d.db, "add delegation");
-  }
-  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(d.db));
+  TenancySql sql{d};
+  // The delegation and its invitation e-mail: both, or neither.
+  return d.write([&]() -> Result<std::int64_t> {
+    auto stmt = d.prepare(
+        "INSERT INTO delegations (tenant, email, granted_by, created_at, ends_at, revoked_at, "
+        "revoked_by, expiry_recorded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (!stmt) return stmt.error();
+    std::int64_t id = 0;
+    {
+      Query q(*stmt);
+      q.text(1, g.tenant)
+          .text(2, ascii_lower(g.email))
+          .text(3, g.granted_by)
+          .int64(4, g.created_at)
+          .int64(5, g.until)
+          .int64(6, g.revoked_at)
+          .text(7, g.revoked_by)
+          .int64(8, g.expiry_recorded ? 1 : 0);
+      if (q.step() != SQLITE_DONE) {
+        if (is_foreign_key_violation(d.db)) return no_tenant(g.tenant);
+        return io_error(d.db, "add delegation");
+      }
+      id = static_cast<std::int64_t>(sqlite3_last_insert_rowid(d.db));
+    }
+    for (const auto& m : messages)
+      if (auto st = sql.insert_outbox(m); !st) return st.error();
+    return id;
+  });
 }
 
 Result<std::optional<Delegation>> SqliteStore::find_delegation(std::int64_t id) {
@@ -592,8 +602,8 @@ Result<bool> SqliteStore::switch_party(const PartySwitch& change) {
     }
     for (const auto& m : change.notifications)
       if (auto s = sql.insert_outbox(m); !s) return s.error();
-    if (change.activity)
-      if (auto s = sql.upsert_activity(*change.activity); !s) return s.error();
+    for (const auto& a : change.activity)
+      if (auto s = sql.upsert_activity(a); !s) return s.error();
     return true;
   });
 }

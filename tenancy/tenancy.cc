@@ -31,15 +31,14 @@ Tenancy::Tenancy(std::shared_ptr<const config::Config> config, store::TenancySto
                  store::TenantStore& tenants, store::UserStore& users, const Clock& clock, auth::AuditSink& audit)
     : config_(std::move(config)), store_(store), tenants_(tenants), users_(users), clock_(clock), audit_(audit) {}
 
+Status sync_configured_tenants(const config::Config& config, store::TenancyStore& store, std::int64_t now) {
+  for (const auto& t : config.tenants)
+    if (auto st = store.upsert_tenant({t.name, now, t.display_name, t.language}); !st) return st;
+  return Ok{};
+}
+
 Status Tenancy::sync_configured_tenants() {
-  for (const auto& t : config_->tenants) {
-    store::Tenant rec;
-    rec.name = t.name;
-    rec.created_at = clock_.now();
-    rec.display_name = t.display_name;
-    rec.language = t.language;
-    if (auto st = store_.upsert_tenant(rec); !st) return st;
-  }
+  if (auto st = tenancy::sync_configured_tenants(*config_, store_, clock_.now()); !st) return st;
   std::lock_guard lock(mu_);
   tenant_cache_.clear();
   return Ok{};
@@ -123,13 +122,27 @@ Result<std::vector<std::string>> Tenancy::superuser_addresses(const std::string&
         if (auto e = normal_email((*local)->email)) out.insert(*e);
     }
   }
+  // Members of the superuser groups: as their directory reported them at their latest
+  // sign-in; for a local directory (the store itself) as it says now, signed in or not.
+  const auto info = this->tenant(tenant);
+  if (info.superuser_groups.empty()) return std::vector<std::string>(out.begin(), out.end());
   auto members = store_.group_superusers(tenant);
   if (!members) return members.error();
-  // Still a member by the configuration of now: a group removed from superuser_groups
-  // stops counting at once, not at the member's next sign-in.
-  const auto info = this->tenant(tenant);
   for (const auto& k : *members)
-    if (!k.email.empty() && k.real_party == tenant && !info.superuser_groups.empty()) out.insert(k.email);
+    if (!k.email.empty() && k.real_party == tenant) out.insert(k.email);
+  const bool local = std::any_of(config_->directories.begin(), config_->directories.end(),
+                                 [](const auto& d) { return d.kind == config::DirectoryKind::local; });
+  if (local) {
+    auto users = users_.list_users();
+    if (!users) return users.error();
+    for (const auto& u : *users) {
+      if (u.disabled || u.tenant != tenant) continue;
+      const bool member = std::any_of(u.groups.begin(), u.groups.end(),
+                                      [&](const std::string& g) { return contains(info.superuser_groups, g); });
+      if (member)
+        if (auto e = normal_email(u.email)) out.insert(*e);
+    }
+  }
   return std::vector<std::string>(out.begin(), out.end());
 }
 

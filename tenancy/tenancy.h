@@ -29,6 +29,10 @@ namespace gatehouse::tenancy {
 // "source:name": how users are written in the CLI, audit details and granted_by.
 std::string user_text(const store::UserRef& user);
 
+// [[tenant]] tables written into the store (added, or display name and language updated),
+// so that users, delegations and superusers may refer to them.
+Status sync_configured_tenants(const config::Config& config, store::TenancyStore& store, std::int64_t now);
+
 struct TenantInfo {
   std::string name;
   std::string display_name;  // never empty: the name when none is set

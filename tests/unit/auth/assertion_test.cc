@@ -387,17 +387,16 @@ TEST(AssertionSignerTest, ManyFreshKeysPublishFullLengthCoordinatesThatVerify) {
 
 // --- AssertionIssuer ---
 
-store::SessionRecord session_record() {
-  store::SessionRecord s;
-  s.id = std::string(32, '\x07');
-  s.user = "alice";
+Principal session_record() {
+  Principal s;
+  s.session_id = std::string(32, '\x07');
+  s.user = {"corp", "alice"};
   s.email = "alice@example.org";
   s.display_name = "Alice";
   s.groups = {"staff", "admins"};
   s.real_party = "example";
   s.effective_party = "example";
-  s.created_at = 1'700'000'000;
-  s.last_seen = 1'700'000'000;
+  s.expires_at = 1'700'000'000 + 3600;
   return s;
 }
 
@@ -409,7 +408,7 @@ class AssertionIssuerTest : public ::testing::Test {
     ASSERT_NE(signer_, nullptr);
     issuer_ = std::make_unique<AssertionIssuer>(*signer_, clock_, "https://gate.example.org", kTtl);
   }
-  std::string issue(const store::SessionRecord& s, const std::string& audience) {
+  std::string issue(const Principal& s, const std::string& audience) {
     auto jwt = issuer_->issue(s, audience);
     EXPECT_TRUE(jwt.ok());
     return jwt.ok() ? *jwt : std::string();
@@ -457,8 +456,8 @@ TEST_F(AssertionIssuerTest, DifferentAudienceOrEffectivePartyOrSessionGetsItsOwn
   EXPECT_EQ(parse_jwt(other_party)->payload.value("effective_party", ""), "customer");
 
   auto other_session = s;
-  other_session.id = std::string(32, '\x08');
-  other_session.user = "bob";
+  other_session.session_id = std::string(32, '\x08');
+  other_session.user.name = "bob";
   const std::string bob = issue(other_session, "/app");
   EXPECT_NE(bob, base);
   EXPECT_EQ(parse_jwt(bob)->payload.value("sub", ""), "bob");
@@ -486,7 +485,33 @@ TEST_F(AssertionIssuerTest, AChangeToAnyClaimOfTheSameSessionGetsAFreshJwtAtOnce
   changed([](auto& t) { t.email = "alice@new.example"; }, "email", "alice@new.example");
   changed([](auto& t) { t.display_name = "Alice New"; }, "name", "Alice New");
   changed([](auto& t) { t.real_party = "other"; }, "real_party", "other");
+  changed([](auto& t) { t.user.source = "partners"; }, "src", "partners");
+  changed([](auto& t) { t.roles = {"sales"}; }, "roles", nlohmann::json::array({"sales"}));
+  changed([](auto& t) { t.delegation_id = 7; }, "delegation", "7");
+  changed([](auto& t) { t.delegation_id = 7; t.delegation_until = 1'800'000'000; }, "delegation_until", 1'800'000'000);
   EXPECT_EQ(issue(s, "/app"), base);
+}
+
+TEST_F(AssertionIssuerTest, ADelegatedAssertionNeverOutlivesItsDelegation) {
+  auto s = session_record();
+  s.effective_party = "customer";
+  s.delegation_id = 12;
+  s.delegation_until = clock_.now() + 30;  // sooner than the ttl
+  auto jwt = parse_jwt(issue(s, "/app"));
+  ASSERT_TRUE(jwt.has_value());
+  EXPECT_EQ(jwt->payload.at("exp").get<std::int64_t>(), s.delegation_until);
+  EXPECT_EQ(jwt->payload.value("delegation", ""), "12");
+  EXPECT_EQ(jwt->payload.at("delegation_until").get<std::int64_t>(), s.delegation_until);
+  EXPECT_EQ(jwt->payload.value("effective_party", ""), "customer");
+  // A delegation that lasts longer than the ttl: the ttl decides.
+  s.delegation_until = clock_.now() + 10 * kTtl;
+  jwt = parse_jwt(issue(s, "/app"));
+  EXPECT_EQ(jwt->payload.at("exp").get<std::int64_t>(), clock_.now() + kTtl);
+  // Not delegated: the claim is null, the delegation empty.
+  jwt = parse_jwt(issue(session_record(), "/app"));
+  EXPECT_TRUE(jwt->payload.at("delegation_until").is_null());
+  EXPECT_EQ(jwt->payload.value("delegation", "x"), "");
+  EXPECT_EQ(jwt->payload.value("src", ""), "corp");
 }
 
 TEST_F(AssertionIssuerTest, ClaimsComeFromTheSessionAndExpireAfterTtl) {

@@ -56,7 +56,10 @@ TEST(AuditEventNames, AreTheNamesOfTheContractAndRoundTrip) {
                                              "session.expired", "config.reloaded",
                                              "config.reload_failed", "user.added",
                                              "user.password_changed", "user.disabled",
-                                             "user.enabled"}));
+                                             "user.enabled", "delegation.granted", "delegation.revoked",
+                                             "delegation.expired", "party.switched", "notification.queued",
+                                             "notification.sent", "notification.failed",
+                                             "tenant.superuser_added", "tenant.superuser_removed"}));
   EXPECT_FALSE(parse_event_name("login"));
   EXPECT_FALSE(parse_event_name("LOGIN.SUCCESS"));
   EXPECT_FALSE(parse_event_name(""));

@@ -89,20 +89,21 @@ ForwardInfo forward_info() {
   return f;
 }
 
-store::SessionRecord alice_session() {
-  store::SessionRecord s;
-  s.id = std::string(32, '\x01');
-  s.user = "alice";
+auth::Principal alice_session() {
+  auth::Principal s;
+  s.session_id = std::string(32, '\x01');
+  s.user = {"local", "alice"};
   s.email = "alice@example.org";
   s.display_name = "Alice Example";
   s.groups = {"staff", "admins", "ops"};
   s.real_party = "example";
   s.effective_party = "customer";
-  s.source = "local";
+  s.delegation_id = 42;
+  s.delegation_until = 1'800'000'000;
   return s;
 }
 
-http::fields upstream(const http::fields& client, const store::SessionRecord* session,
+http::fields upstream(const http::fields& client, const auth::Principal* session,
                       std::string_view assertion = "header.payload.signature") {
   http::fields out;
   build_upstream_fields(client, out, forward_info(), session, assertion, kOwnCookies);
@@ -111,7 +112,7 @@ http::fields upstream(const http::fields& client, const store::SessionRecord* se
 
 TEST(UpstreamFieldsTest, NoSpoofedHopByHopOrFramingHeaderSurvives) {
   const auto session = alice_session();
-  for (const store::SessionRecord* s : {static_cast<const store::SessionRecord*>(nullptr), &session}) {
+  for (const auth::Principal* s : {static_cast<const auth::Principal*>(nullptr), &session}) {
     const http::fields out = upstream(hostile_client_headers(), s);
     for (const auto& [name, value] : all_fields(out)) {
       const std::string n = lower(name);
@@ -269,7 +270,9 @@ TEST(UpstreamFieldsTest, SessionSetsEveryIdentityHeaderFromTheRecord) {
       {"X-Gatehouse-Roles", ""},
       {"X-Gatehouse-Real-Party", "example"},
       {"X-Gatehouse-Effective-Party", "customer"},
-      {"X-Gatehouse-Delegation", ""},
+      {"X-Gatehouse-Delegation", "42"},
+      {"X-Gatehouse-Delegation-Until", "2027-01-15T08:00:00Z"},
+      {"X-Gatehouse-Source", "local"},
       {"X-Gatehouse-Assertion", "h.p.s"},
   };
   for (const auto& [name, value] : expected)
@@ -278,7 +281,15 @@ TEST(UpstreamFieldsTest, SessionSetsEveryIdentityHeaderFromTheRecord) {
   int identity_headers = 0;
   for (const auto& [name, value] : all_fields(out))
     if (is_identity_name(name)) ++identity_headers;
-  EXPECT_EQ(identity_headers, 9) << "only gatehouse's own identity headers\n" << dump(out);
+  EXPECT_EQ(identity_headers, 11) << "only gatehouse's own identity headers\n" << dump(out);
+  // Acting for the own tenant: the delegation headers are there, and empty.
+  auto own = alice_session();
+  own.effective_party = own.real_party;
+  own.delegation_id = 0;
+  own.delegation_until = 0;
+  const http::fields plain = upstream(hostile_client_headers(), &own, "h.p.s");
+  EXPECT_EQ(values_of(plain, "X-Gatehouse-Delegation"), std::vector<std::string>{""});
+  EXPECT_EQ(values_of(plain, "X-Gatehouse-Delegation-Until"), std::vector<std::string>{""});
 }
 
 TEST(UpstreamFieldsTest, CommaInAGroupNameCannotForgeAnotherGroup) {
@@ -297,7 +308,7 @@ TEST(UpstreamFieldsTest, PublicRouteWithoutSessionGetsNoIdentityHeaderAtAll) {
 TEST(UpstreamFieldsTest, IdentityValuesCannotSplitHeaders) {
   auto session = alice_session();
   session.display_name = "Mallory\r\nX-Injected: 1";
-  session.user = "mallory\n";
+  session.user.name = "mallory\n";
   session.email = "m@example.org\rX-Other: 2";
   session.groups = {"staff\r\nX-Group: 1", "ops"};
   session.effective_party = "p\x01q\x7f";

@@ -215,7 +215,13 @@ TEST_F(MetricsTest, EveryFamilyIsTypedAndEverySeriesStartsAtZero) {
                          {"gatehouse_provider_up", "gauge"},
                          {"gatehouse_config_reloads_total", "counter"},
                          {"gatehouse_config_last_reload_timestamp_seconds", "gauge"},
+                         {"gatehouse_outbox_pending", "gauge"},
+                         {"gatehouse_outbox_oldest_age_seconds", "gauge"},
+                         {"gatehouse_notifications_total", "counter"},
                      }));
+  EXPECT_EQ(value(e, "gatehouse_notifications_total{result=\"sent\"}"), "0");
+  EXPECT_EQ(value(e, "gatehouse_notifications_total{result=\"failed\"}"), "0");
+  EXPECT_EQ(value(e, "gatehouse_outbox_pending"), "<absent>");
   EXPECT_EQ(value(e, "gatehouse_build_info{version=\"0.1.0\"}"), "1");
   for (const char* route : {"/app", "example.org/", "/", "internal", "unmatched"})
     for (const char* code : {"2xx", "3xx", "4xx", "5xx"})
@@ -309,6 +315,21 @@ TEST_F(MetricsTest, LiveStateGivesSessionsAndUpComponents) {
   EXPECT_EQ(value(e, "gatehouse_directory_up{directory=\"local\"}"), "1");
   EXPECT_EQ(value(e, "gatehouse_directory_up{directory=\"corp\"}"), "0");
   EXPECT_EQ(value(e, "gatehouse_provider_up{provider=\"sso\"}"), "0");
+  EXPECT_EQ(value(e, "gatehouse_outbox_pending"), "<absent>");
+}
+
+TEST_F(MetricsTest, TheOutboxBacklogAndDeliveriesAreShown) {
+  LiveState live;
+  live.outbox_pending = 4;
+  live.outbox_oldest_age = 90;
+  registry_.count_notification(true);
+  registry_.count_notification(false);
+  registry_.count_notification(false);
+  auto e = scrape(live);
+  EXPECT_EQ(value(e, "gatehouse_outbox_pending"), "4");
+  EXPECT_EQ(value(e, "gatehouse_outbox_oldest_age_seconds"), "90");
+  EXPECT_EQ(value(e, "gatehouse_notifications_total{result=\"sent\"}"), "1");
+  EXPECT_EQ(value(e, "gatehouse_notifications_total{result=\"failed\"}"), "2");
 }
 
 TEST_F(MetricsTest, ReloadsCountByResultAndOnlySuccessMovesTheTimestamp) {

@@ -39,6 +39,7 @@ class MemOutbox : public Outbox {
       if (static_cast<std::int64_t>(out.size()) >= limit) break;
       if (row.msg.sent_at != 0 || row.msg.next_attempt_at > now || row.lease_until > now) continue;
       row.lease_until = lease_until;
+      row.msg.attempts += 1;  // as the store counts: the attempt about to be made included
       out.push_back(row.msg);
     }
     return out;
@@ -52,7 +53,6 @@ class MemOutbox : public Outbox {
   Status failed(std::int64_t id, const std::string& error, std::int64_t next_attempt_at) override {
     std::lock_guard lock(mu_);
     auto& row = rows_.at(id);
-    row.msg.attempts += 1;
     row.msg.last_error = error;
     row.msg.next_attempt_at = next_attempt_at;
     row.lease_until = 0;

@@ -431,7 +431,7 @@ TEST_P(TenancyStoreTest, OfTwoSwitchesOutOfOneDelegationOnlyTheFirstWrites) {
     a.email = "alice@example.org";
     a.real_party = "acme";
     a.last_switch_out = at;
-    s.activity = a;
+    s.activity = {a};
     return s;
   };
   auto first = db_->switch_party(out(kT0 + 2));
@@ -490,7 +490,7 @@ TEST_P(TenancyStoreTest, ActivityUpsertKeepsStoredTimesWhereTheNewOnesAreZero) {
     a.real_party = "acme";
     a.last_switch_in = in;
     a.last_switch_out = out;
-    s.activity = a;
+    s.activity = {a};
     return s;
   };
   ASSERT_TRUE(*db_->switch_party(with_activity(id, 0, kT0 + 10, 0, "globex")));

@@ -1,0 +1,156 @@
+// Delegation in a real browser (headless Debian Chromium driven by playwright-core), on
+// the demo: carol of Globex holds a delegation from Acme. She switches in the organisation
+// switcher, sees the banner on the application's page (which sends a strict
+// Content-Security-Policy), and switches back. alice, a superuser of Acme, grants and
+// revokes a delegation on the delegations page.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { launchChromium } from './chromium.mjs';
+
+const binary = process.env.GATEHOUSE_BINARY;
+assert.ok(binary, 'GATEHOUSE_BINARY must name the gatehouse executable');
+
+let demo;
+let browser;
+let baseUrl;
+const passwords = {};
+
+function startDemo() {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, ['demo', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`demo did not start:\n${out}\n${err}`)), 20000);
+    child.stderr.on('data', (d) => { err += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('Press Ctrl-C')) {
+        clearTimeout(timer);
+        const url = out.match(/Open\s+(http:\/\/\S+?)\/?\s/)[1];
+        for (const m of out.matchAll(/^\s+(\w+) \/ (\S+)/gm)) passwords[m[1]] = m[2];
+        resolve({ child, url });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`demo exited with ${code}:\n${out}\n${err}`)));
+  });
+}
+
+async function signIn(page, user, path) {
+  await page.goto(`${baseUrl}${path}`);
+  await page.getByLabel('User name').fill(user);
+  await page.getByLabel('Password').fill(passwords[user]);
+  await Promise.all([
+    page.waitForURL(`${baseUrl}${path}`),
+    page.getByRole('button', { name: 'Sign in' }).click(),
+  ]);
+}
+
+before(async () => {
+  const started = await startDemo();
+  demo = started.child;
+  baseUrl = started.url;
+  browser = await launchChromium();
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (demo) {
+    const exited = new Promise((r) => demo.once('exit', r));
+    demo.kill('SIGTERM');
+    await exited;
+  }
+});
+
+test('a consultant switches to a customer, works under the banner and switches back', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const cspViolations = [];
+  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
+
+  await signIn(page, 'carol', '/orders');
+  assert.equal(await page.locator('#party').textContent(), 'globex');
+  assert.equal(await page.locator('.gatehouse-banner').count(), 0);
+  // Acme's pages are closed to Globex.
+  const closed = await page.goto(`${baseUrl}/acme/reports`);
+  assert.equal(closed.status(), 403);
+
+  // The switcher offers the own organisation and Acme.
+  await page.goto(`${baseUrl}/.gatehouse/parties?rd=/acme/reports`);
+  assert.equal(await page.title(), 'Organisation');
+  await Promise.all([
+    page.waitForURL(`${baseUrl}/acme/reports`),
+    page.getByRole('button', { name: 'Act for Acme Ltd' }).click(),
+  ]);
+  assert.equal(await page.locator('#party').textContent(), 'acme');
+
+  // The banner, styled by gatehouse's stylesheet although the page's CSP forbids inline styles.
+  const banner = page.getByRole('region', { name: 'Delegation' });
+  await banner.waitFor();
+  assert.match(await banner.textContent(), /You are acting for Acme Ltd \(your own organisation: Globex Consulting\)/);
+  assert.match(await banner.getByRole('status').textContent(), /You now act for Acme Ltd/);
+  const csp = (await page.request.get(`${baseUrl}/acme/reports`, { headers: { Accept: 'text/html' } })).headers()['content-security-policy'];
+  assert.match(csp, /default-src 'none'/);
+  const background = await page.locator('.gatehouse-banner').evaluate((el) => getComputedStyle(el).backgroundColor);
+  assert.notEqual(background, 'rgba(0, 0, 0, 0)', 'the banner stylesheet was applied');
+  assert.deepEqual(cspViolations, []);
+
+  // The notice was once; the banner stays, on every page.
+  await page.reload();
+  await banner.waitFor();
+  assert.equal(await banner.getByRole('status').count(), 0);
+  await page.goto(`${baseUrl}/somewhere/else`);
+  assert.equal(await page.locator('#party').textContent(), 'acme');
+  await banner.waitFor();
+
+  if (process.env.GATEHOUSE_SCREENSHOT_DIR) {
+    await page.screenshot({ path: join(process.env.GATEHOUSE_SCREENSHOT_DIR, 'delegation-banner.png') });
+  }
+
+  // Back to the own organisation through the banner's link.
+  await Promise.all([
+    page.waitForURL(/\/\.gatehouse\/parties\?rd=/),
+    page.getByRole('link', { name: 'Switch organisation' }).click(),
+  ]);
+  await Promise.all([
+    page.waitForURL(`${baseUrl}/somewhere/else`),
+    page.getByRole('button', { name: 'Act for Globex Consulting' }).click(),
+  ]);
+  assert.equal(await page.locator('#party').textContent(), 'globex');
+  assert.equal(await page.locator('.gatehouse-banner-text').count(), 0);
+  await context.close();
+});
+
+test('a superuser grants and revokes a delegation on the delegations page', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, 'alice', '/');
+  await page.goto(`${baseUrl}/.gatehouse/delegations`);
+  assert.equal(await page.title(), 'Delegations');
+  const acme = page.getByRole('region', { name: 'Acme Ltd' });
+  await acme.getByLabel('E-mail address of the delegate').fill('Dave@Partner.Example');
+  await acme.getByLabel(/Last day/).fill('2099-12-31');
+  await Promise.all([
+    page.waitForURL(/\/\.gatehouse\/delegations\?granted=\d+$/),
+    acme.getByRole('button', { name: 'Grant delegation' }).click(),
+  ]);
+  assert.match(await page.getByRole('status').textContent(), /was granted/);
+  const row = acme.getByRole('row', { name: /dave@partner\.example/ });
+  assert.match(await row.textContent(), /2099-12-31 23:59:59/);
+  assert.match(await row.textContent(), /active/);
+  await Promise.all([
+    page.waitForURL(/\/\.gatehouse\/delegations\?revoked=\d+$/),
+    row.getByRole('button', { name: 'Revoke' }).click(),
+  ]);
+  assert.match(await acme.getByRole('row', { name: /dave@partner\.example/ }).textContent(), /revoked/);
+
+  // carol (not a superuser of anything) is refused.
+  const other = await browser.newContext();
+  const carol = await other.newPage();
+  await signIn(carol, 'carol', '/');
+  const refused = await carol.goto(`${baseUrl}/.gatehouse/delegations`);
+  assert.equal(refused.status(), 403);
+  await other.close();
+  await context.close();
+});
