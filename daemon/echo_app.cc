@@ -1,5 +1,7 @@
 #include "daemon/echo_app.h"
 
+#include <sodium.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
@@ -7,6 +9,27 @@
 
 namespace gatehouse::daemon {
 namespace {
+
+constexpr std::string_view kEchoStyle =
+    R"css(body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#111827}
+table{border-collapse:collapse;width:100%;margin-bottom:1.5rem}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e5e7eb;vertical-align:top;word-break:break-all}
+th{width:16rem;font-weight:600}pre{background:#f3f4f6;padding:1rem;border-radius:.4rem;overflow:auto}
+button{padding:.5rem 1rem;border:0;border-radius:.3rem;background:#1d4ed8;color:#fff;font:inherit;cursor:pointer})css";
+
+// A strict policy, as careful applications send: no script at all, styles only from the
+// site itself or this page's own <style> (by its hash), so gatehouse's banner has to get
+// through it with its same-origin stylesheet.
+const std::string& echo_csp() {
+  static const std::string csp = [] {
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(kEchoStyle.data()), kEchoStyle.size());
+    char b64[sodium_base64_ENCODED_LEN(sizeof digest, sodium_base64_VARIANT_ORIGINAL)];
+    sodium_bin2base64(b64, sizeof b64, digest, sizeof digest, sodium_base64_VARIANT_ORIGINAL);
+    return "default-src 'none'; style-src 'self' 'sha256-" + std::string(b64) +
+           "'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+  }();
+  return csp;
+}
 
 std::string decode_jwt_part(std::string_view jwt, int index) {
   for (int i = 0; i < index; ++i) {
@@ -37,6 +60,7 @@ asio::awaitable<void> serve_echo(tcp::socket socket) {
     http::response<http::string_body> res{http::status::ok, req.version()};
     res.set(http::field::content_type, html ? "text/html; charset=utf-8" : "application/json");
     res.set(http::field::cache_control, "no-store");
+    if (html) res.set("Content-Security-Policy", echo_csp());
     res.body() = echo_page(req, html);
     res.keep_alive(req.keep_alive());
     res.prepare_payload();
@@ -79,10 +103,7 @@ std::string echo_page(const http::request<http::string_body>& req, bool html) {
   }
   std::string body = R"(<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Echo application</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#111827}
-table{border-collapse:collapse;width:100%;margin-bottom:1.5rem}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e5e7eb;vertical-align:top;word-break:break-all}
-th{width:16rem;font-weight:600}pre{background:#f3f4f6;padding:1rem;border-radius:.4rem;overflow:auto}
-button{padding:.5rem 1rem;border:0;border-radius:.3rem;background:#1d4ed8;color:#fff;font:inherit;cursor:pointer}</style>
+<style>)" + std::string(kEchoStyle) + R"(</style>
 </head><body><h1>Echo application</h1>
 <p>This is the demo application behind gatehouse. It shows what gatehouse told it about you.</p>)";
   std::string user(req["X-Gatehouse-User"]);

@@ -70,9 +70,10 @@ class Gateway {
   // The principal behind the session cookie, or nullopt (then an answer was sent: the
   // sign-in page, 401 or 503).
   asio::awaitable<std::optional<auth::Principal>> page_principal(Connection& c, Parser& parser, bool& keep_alive);
-  // The banner for gatehouse's own pages (empty when acting for the own organisation and
-  // no notice is due); a notice shown is cleared.
-  std::string page_banner(Connection& c, const auth::Principal& p, std::string_view rd);
+  // The delegation bar (and a one-time notice) for a page, empty when neither is due.
+  static std::string page_banner(const auth::Principal& p, std::string_view rd);
+  // The principal's one-time notice was put on a page: cleared for every device.
+  asio::awaitable<void> notice_shown(Connection& c, const auth::Principal& p);
   asio::awaitable<bool> handle_logout(Connection& c, Parser& parser);
   asio::awaitable<bool> handle_metrics(Connection& c, Parser& parser);
   asio::awaitable<bool> handle_oidc(Connection& c, Parser& parser, std::string_view rest, const std::string& query);

@@ -51,7 +51,7 @@ std::optional<std::int64_t> parse_id(std::string_view text) {
 
 }  // namespace
 
-std::string Gateway::page_banner(Connection& c, const auth::Principal& p, std::string_view rd) {
+std::string Gateway::page_banner(const auth::Principal& p, std::string_view rd) {
   if (!p.delegated() && p.notice.empty()) return {};
   BannerModel model;
   if (p.delegated()) {
@@ -60,16 +60,18 @@ std::string Gateway::page_banner(Connection& c, const auth::Principal& p, std::s
   }
   model.switcher_url = "/.gatehouse/parties?rd=" + url_encode(rd.empty() ? std::string_view("/") : rd);
   model.notice = banner_notice(p);
-  if (!p.notice.empty()) {
-    // Shown once, on whichever device asks first: cleared in the background.
-    auto rt = c.rt;
-    asio::post(ctx_.blocking, [rt, user = p.user, notice = p.notice] {
-      if (auto st = rt->db->clear_party_notice(user, notice); !st)
-        log::warning("tenancy.notice_not_cleared", {{"error", st.error().message}});
-      rt->principals->forget(user);
-    });
-  }
   return banner_html(model);
+}
+
+asio::awaitable<void> Gateway::notice_shown(Connection& c, const auth::Principal& p) {
+  if (p.notice.empty()) co_return;
+  // Shown once, on whichever page or device comes first: gone before the next request.
+  co_await run_blocking(ctx_.blocking, [&] {
+    if (auto st = c.rt->db->clear_party_notice(p.user, p.notice); !st)
+      log::warning("tenancy.notice_not_cleared", {{"error", st.error().message}});
+    c.rt->principals->forget(p.user);
+    return 0;
+  });
 }
 
 asio::awaitable<std::optional<auth::Principal>> Gateway::page_principal(Connection& c, Parser& parser,
@@ -178,7 +180,8 @@ asio::awaitable<bool> Gateway::handle_parties(Connection& c, Parser& parser, con
     res.set(http::field::set_cookie, csrf_cookie(*c.rt, binding));
   }
   PartiesPageModel model;
-  model.banner = page_banner(c, p, rd);
+  model.banner = page_banner(p, rd);
+  co_await notice_shown(c, p);
   model.real_party = p.real_party;
   model.effective_party = p.effective_party;
   model.parties = std::move(parties.value());
@@ -272,7 +275,8 @@ asio::awaitable<bool> Gateway::handle_delegations(Connection& c, Parser& parser,
     res.set(http::field::set_cookie, csrf_cookie(*c.rt, binding));
   }
   DelegationsPageModel model;
-  model.banner = page_banner(c, p, "/.gatehouse/delegations");
+  model.banner = page_banner(p, "/.gatehouse/delegations");
+  co_await notice_shown(c, p);
   model.tenants = std::move(loaded.sections);
   model.now = c.rt->tenancy->now();
   model.default_length = config::format_duration(now);

@@ -485,6 +485,18 @@ Result<std::vector<Delegation>> SqliteStore::take_newly_expired(std::int64_t now
   std::lock_guard lock(impl_->mu);
   auto& d = *impl_;
   TenancySql sql{d};
+  // Called every second: a read first, so that the write lock (and a wait for it behind
+  // another process) is only taken when a delegation did end.
+  {
+    auto any = d.prepare("SELECT 1 FROM delegations WHERE expiry_recorded = 0 AND revoked_at = 0 "
+                         "AND ends_at != 0 AND ends_at <= ?1 LIMIT 1");
+    if (!any) return any.error();
+    Query q(*any);
+    q.int64(1, now);
+    const int rc = q.step();
+    if (rc == SQLITE_DONE) return std::vector<Delegation>{};
+    if (rc != SQLITE_ROW) return io_error(d.db, "find ended delegations");
+  }
   return d.write([&]() -> Result<std::vector<Delegation>> {
     // The terms of the partial index delegations_unrecorded_end, so that it is used.
     auto select = d.prepare("SELECT " GH_DELEGATION_COLUMNS

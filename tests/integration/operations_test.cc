@@ -439,7 +439,7 @@ TEST_F(OperationsTest, ASessionWaitingForALockedStoreDoesNotHoldUpOtherRequests)
   auto c = client();
   auto after = c.Get("/app", {{"Cookie", cookie}});
   ASSERT_TRUE(after);
-  EXPECT_EQ(after->status, 200) << after->body;
+  EXPECT_EQ(after->status, 200) << after->body << daemon_->log();
   EXPECT_EQ(echoed_header(after->body, "X-Gatehouse-User"), "alice") << after->body;
 }
 
