@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "daemon/asio.h"
 #include "daemon/banner_injector.h"
+#include "daemon/form.h"
 #include "daemon/metrics.h"
 #include "daemon/pages.h"
 #include "daemon/router.h"
@@ -67,6 +68,12 @@ class Gateway {
                                            std::string error, std::string notice, http::status status);
   asio::awaitable<bool> handle_grant(Connection& c, Parser& parser, const auth::Principal& p);
   asio::awaitable<bool> handle_revoke(Connection& c, Parser& parser, const auth::Principal& p, std::string_view id);
+  // A form of a signed-in user's page: read, and its CSRF token checked (403 otherwise).
+  asio::awaitable<std::optional<FormFields>> read_checked_form(Connection& c, Parser& parser,
+                                                               const auth::Principal& p, bool& keep_alive);
+  // The CSRF token for a page's forms, issuing a binding cookie on `res` when needed.
+  std::string page_csrf_token(Connection& c, const http::request<http::buffer_body>& req,
+                              http::response<http::string_body>& res);
   // The principal behind the session cookie, or nullopt (then an answer was sent: the
   // sign-in page, 401 or 503).
   asio::awaitable<std::optional<auth::Principal>> page_principal(Connection& c, Parser& parser, bool& keep_alive);

@@ -74,6 +74,31 @@ asio::awaitable<void> Gateway::notice_shown(Connection& c, const auth::Principal
   });
 }
 
+std::string Gateway::page_csrf_token(Connection& c, const http::request<http::buffer_body>& req,
+                                     http::response<http::string_body>& res) {
+  // A binding gatehouse did not issue (made up, or from before a key change) is replaced.
+  std::string binding = request_cookie(req, c.rt->csrf_cookie);
+  if (!ctx_.csrf.issued(binding)) {
+    binding = ctx_.csrf.new_binding();
+    res.set(http::field::set_cookie, csrf_cookie(*c.rt, binding));
+  }
+  return ctx_.csrf.token_for(binding);
+}
+
+asio::awaitable<std::optional<FormFields>> Gateway::read_checked_form(Connection& c, Parser& parser,
+                                                                      const auth::Principal& p, bool& keep_alive) {
+  auto body = co_await read_form(c, parser, keep_alive);
+  if (!body) co_return std::nullopt;
+  FormFields fields = parse_form(body->reveal());
+  if (!ctx_.csrf.verify(request_cookie(parser.get(), c.rt->csrf_cookie), form_value(fields, "csrf"))) {
+    log::info("tenancy.csrf_rejected", {{"client", c.forward.client_address}, {"user", p.user.name}});
+    keep_alive = co_await respond_error(c, parser, http::status::forbidden, "Form expired",
+                                        "The form had expired. Go back, reload the page and try again.");
+    co_return std::nullopt;
+  }
+  co_return fields;
+}
+
 asio::awaitable<std::optional<auth::Principal>> Gateway::page_principal(Connection& c, Parser& parser,
                                                                         bool& keep_alive) {
   auto& req = parser.get();
@@ -174,36 +199,25 @@ asio::awaitable<bool> Gateway::handle_parties(Connection& c, Parser& parser, con
   }
   http::response<http::string_body> res{http::status::ok, 11};
   set_page_headers(res);
-  std::string binding = request_cookie(req, c.rt->csrf_cookie);
-  if (!ctx_.csrf.issued(binding)) {
-    binding = ctx_.csrf.new_binding();
-    res.set(http::field::set_cookie, csrf_cookie(*c.rt, binding));
-  }
   PartiesPageModel model;
   model.banner = page_banner(p, rd);
   co_await notice_shown(c, p);
   model.real_party = p.real_party;
   model.effective_party = p.effective_party;
   model.parties = std::move(parties.value());
-  model.csrf_token = ctx_.csrf.token_for(binding);
+  model.csrf_token = page_csrf_token(c, req, res);
   model.rd = rd;
   res.body() = parties_page(model);
   co_return co_await respond(c, parser, res);
 }
 
 asio::awaitable<bool> Gateway::handle_switch(Connection& c, Parser& parser, const auth::Principal& p) {
-  auto& req = parser.get();
   bool keep = false;
-  auto body = co_await read_form(c, parser, keep);
-  if (!body) co_return keep;
-  auto fields = parse_form(body->reveal());
+  auto form = co_await read_checked_form(c, parser, p, keep);
+  if (!form) co_return keep;
+  const FormFields& fields = *form;
   const std::string party(form_value(fields, "party"));
   const std::string rd = auth::safe_redirect(form_value(fields, "rd"));
-  if (!ctx_.csrf.verify(request_cookie(req, c.rt->csrf_cookie), form_value(fields, "csrf"))) {
-    log::info("parties.csrf_rejected", {{"client", c.forward.client_address}, {"user", p.user.name}});
-    co_return co_await respond_error(c, parser, http::status::forbidden, "Form expired",
-                                     "The form had expired. Go back, reload the page and try again.");
-  }
   const auto client = IpAddress::parse(c.forward.client_address);
   auto switched = co_await run_blocking(ctx_.blocking, [&] { return c.rt->tenancy->switch_party(p, party, client); });
   if (!switched) {
@@ -269,18 +283,13 @@ asio::awaitable<bool> Gateway::handle_delegations(Connection& c, Parser& parser,
   }
   http::response<http::string_body> res{status, 11};
   set_page_headers(res);
-  std::string binding = request_cookie(req, c.rt->csrf_cookie);
-  if (!ctx_.csrf.issued(binding)) {
-    binding = ctx_.csrf.new_binding();
-    res.set(http::field::set_cookie, csrf_cookie(*c.rt, binding));
-  }
   DelegationsPageModel model;
   model.banner = page_banner(p, "/.gatehouse/delegations");
   co_await notice_shown(c, p);
   model.tenants = std::move(loaded.sections);
   model.now = c.rt->tenancy->now();
   model.default_length = config::format_duration(now);
-  model.csrf_token = ctx_.csrf.token_for(binding);
+  model.csrf_token = page_csrf_token(c, req, res);
   model.error = std::move(error);
   model.notice = std::move(notice);
   res.body() = delegations_page(model);
@@ -288,16 +297,10 @@ asio::awaitable<bool> Gateway::handle_delegations(Connection& c, Parser& parser,
 }
 
 asio::awaitable<bool> Gateway::handle_grant(Connection& c, Parser& parser, const auth::Principal& p) {
-  auto& req = parser.get();
   bool keep = false;
-  auto body = co_await read_form(c, parser, keep);
-  if (!body) co_return keep;
-  auto fields = parse_form(body->reveal());
-  if (!ctx_.csrf.verify(request_cookie(req, c.rt->csrf_cookie), form_value(fields, "csrf"))) {
-    log::info("delegations.csrf_rejected", {{"client", c.forward.client_address}, {"user", p.user.name}});
-    co_return co_await respond_error(c, parser, http::status::forbidden, "Form expired",
-                                     "The form had expired. Go back, reload the page and try again.");
-  }
+  auto form = co_await read_checked_form(c, parser, p, keep);
+  if (!form) co_return keep;
+  const FormFields& fields = *form;
   tenancy::GrantRequest grant;
   grant.tenant = std::string(form_value(fields, "tenant"));
   grant.email = std::string(trim_blanks(form_value(fields, "email")));
@@ -337,19 +340,12 @@ asio::awaitable<bool> Gateway::handle_grant(Connection& c, Parser& parser, const
 
 asio::awaitable<bool> Gateway::handle_revoke(Connection& c, Parser& parser, const auth::Principal& p,
                                              std::string_view id_text) {
-  auto& req = parser.get();
   bool keep = false;
-  auto body = co_await read_form(c, parser, keep);
-  if (!body) co_return keep;
-  auto fields = parse_form(body->reveal());
+  auto form = co_await read_checked_form(c, parser, p, keep);
+  if (!form) co_return keep;
   const auto id = parse_id(id_text);
   if (!id)
     co_return co_await respond_error(c, parser, http::status::not_found, "Not found", "There is no such delegation.");
-  if (!ctx_.csrf.verify(request_cookie(req, c.rt->csrf_cookie), form_value(fields, "csrf"))) {
-    log::info("delegations.csrf_rejected", {{"client", c.forward.client_address}, {"user", p.user.name}});
-    co_return co_await respond_error(c, parser, http::status::forbidden, "Form expired",
-                                     "The form had expired. Go back, reload the page and try again.");
-  }
   enum class Outcome { revoked, not_found, forbidden, failed };
   const auto client = IpAddress::parse(c.forward.client_address);
   const Outcome outcome = co_await run_blocking(ctx_.blocking, [&] {

@@ -5,9 +5,9 @@
 // revokes a delegation on the delegations page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { launchChromium } from './chromium.mjs';
+import { startDemo, stopDemo } from './demo.mjs';
 
 const binary = process.env.GATEHOUSE_BINARY;
 assert.ok(binary, 'GATEHOUSE_BINARY must name the gatehouse executable');
@@ -15,27 +15,8 @@ assert.ok(binary, 'GATEHOUSE_BINARY must name the gatehouse executable');
 let demo;
 let browser;
 let baseUrl;
-const passwords = {};
+let passwords = {};
 
-function startDemo() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, ['demo', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`demo did not start:\n${out}\n${err}`)), 20000);
-    child.stderr.on('data', (d) => { err += d; });
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('Press Ctrl-C')) {
-        clearTimeout(timer);
-        const url = out.match(/Open\s+(http:\/\/\S+?)\/?\s/)[1];
-        for (const m of out.matchAll(/^\s+(\w+) \/ (\S+)/gm)) passwords[m[1]] = m[2];
-        resolve({ child, url });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`demo exited with ${code}:\n${out}\n${err}`)));
-  });
-}
 
 async function signIn(page, user, path) {
   await page.goto(`${baseUrl}${path}`);
@@ -48,19 +29,16 @@ async function signIn(page, user, path) {
 }
 
 before(async () => {
-  const started = await startDemo();
+  const started = await startDemo(binary);
   demo = started.child;
   baseUrl = started.url;
+  passwords = started.passwords;
   browser = await launchChromium();
 });
 
 after(async () => {
   if (browser) await browser.close();
-  if (demo) {
-    const exited = new Promise((r) => demo.once('exit', r));
-    demo.kill('SIGTERM');
-    await exited;
-  }
+  await stopDemo(demo);
 });
 
 test('a consultant switches to a customer, works under the banner and switches back', async () => {

@@ -3,9 +3,9 @@
 // application page with the identity gatehouse sent, sign-out.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { launchChromium } from './chromium.mjs';
+import { startDemo, stopDemo } from './demo.mjs';
 
 const binary = process.env.GATEHOUSE_BINARY;
 assert.ok(binary, 'GATEHOUSE_BINARY must name the gatehouse executable');
@@ -15,41 +15,18 @@ let browser;
 let baseUrl;
 let password;
 
-function startDemo() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, ['demo', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`demo did not start:\n${out}\n${err}`)), 20000);
-    child.stderr.on('data', (d) => { err += d; });
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('Press Ctrl-C')) {
-        clearTimeout(timer);
-        const url = out.match(/Open\s+(http:\/\/\S+?)\/?\s/)[1];
-        const pw = out.match(/alice \/ (\S+)/)[1];
-        resolve({ child, url, pw });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`demo exited with ${code}:\n${out}\n${err}`)));
-  });
-}
 
 before(async () => {
-  const started = await startDemo();
+  const started = await startDemo(binary);
   demo = started.child;
   baseUrl = started.url;
-  password = started.pw;
+  password = started.passwords.alice;
   browser = await launchChromium();
 });
 
 after(async () => {
   if (browser) await browser.close();
-  if (demo) {
-    const exited = new Promise((r) => demo.once('exit', r));
-    demo.kill('SIGTERM');
-    await exited;
-  }
+  await stopDemo(demo);
 });
 
 test('a user signs in, sees who the application thinks they are, and signs out', async () => {
