@@ -99,7 +99,8 @@ class Gateway {
                               const std::string& upstream_target, const auth::Principal* principal);
   static asio::awaitable<bool> write_pieces(Connection& c, http::response_serializer<http::buffer_body>& sr,
                                             http::response<http::buffer_body>& res,
-                                            const BannerInjector::Pieces& pieces, std::chrono::seconds timeout);
+                                            const BannerInjector::Pieces& pieces, bool last,
+                                            std::chrono::seconds timeout);
   static void set_status(Connection& c, int status);
   asio::awaitable<bool> respond(Connection& c, Parser& parser, http::response<http::string_body>& res);
   asio::awaitable<bool> respond_error(Connection& c, Parser& parser, http::status status,

@@ -26,6 +26,8 @@ struct Gateway::Connection {
   // For the access log: the route that answered and the signed-in user, if any.
   const config::RouteConfig* route = nullptr;
   std::string user{};
+  // Where the pieces of a page with the banner are put together for one write.
+  std::string scratch{};
   // The connection ends after this response whatever the client asked (bad framing).
   bool close_after = false;
 };

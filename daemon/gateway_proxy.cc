@@ -15,21 +15,30 @@ constexpr std::size_t kRelayChunk = 64 * 1024;
 
 }  // namespace
 
-// Writes each piece as body data of the response being streamed (more = true).
+// Writes the pieces as body data of the response being streamed (more = true), in one
+// write: a page cut around its body tag goes out as one chunk, not three (each write is
+// a system call and, chunked, a chunk header of its own).
 asio::awaitable<bool> Gateway::write_pieces(Connection& c, http::response_serializer<http::buffer_body>& sr,
                                             http::response<http::buffer_body>& res,
-                                            const BannerInjector::Pieces& pieces, std::chrono::seconds timeout) {
-  for (std::string_view piece : pieces) {
-    res.body().data = const_cast<char*>(piece.data());
-    res.body().size = piece.size();
-    res.body().more = true;
-    error_code ec;
-    c.stream.expires_after(timeout);
-    co_await http::async_write(c.stream, sr, awaitable_ec(ec));
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return false;
+                                            const BannerInjector::Pieces& pieces, bool last,
+                                            std::chrono::seconds timeout) {
+  if (pieces.empty() && !last) co_return true;
+  std::string_view data = pieces.empty() ? std::string_view() : pieces[0];
+  if (pieces.size() > 1) {
+    c.scratch.clear();
+    c.scratch.reserve(pieces.bytes());
+    for (std::string_view piece : pieces) c.scratch.append(piece);
+    data = c.scratch;
   }
-  co_return true;
+  // The last piece goes with the end of the body (the last chunk) in the same write.
+  res.body().data = data.empty() ? nullptr : const_cast<char*>(data.data());
+  res.body().size = data.size();
+  res.body().more = !last;
+  error_code ec;
+  c.stream.expires_after(timeout);
+  co_await http::async_write(c.stream, sr, awaitable_ec(ec));
+  if (ec == http::error::need_buffer) ec = {};
+  co_return !ec;
 }
 
 asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config::RouteConfig& route,
@@ -240,16 +249,21 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
       }
       const std::size_t n = kRelayChunk - ures.body().size;
       if (banner) {
-        // Each piece (page before the tag, the banner, the rest) is written as it is:
-        // nothing is held back or copied.
+        // Nothing is held back: what arrived goes out now, the banner after the body tag,
+        // in one write (with the end of the body when this was the last of it).
+        const bool last = rp->is_done();
         auto pieces = banner->feed({buf, n});
-        if (!co_await write_pieces(c, csr, cres, pieces, server.upstream_timeout)) co_return false;
-        if (rp->is_done() && !co_await write_pieces(c, csr, cres, banner->finish(), server.upstream_timeout))
+        // finish() returns nothing today (nothing is held back); were it to, its pieces
+        // would follow before the end.
+        auto rest = last ? banner->finish() : BannerInjector::Pieces{};
+        if (!co_await write_pieces(c, csr, cres, pieces, last && rest.empty(), server.upstream_timeout))
           co_return false;
+        if (!rest.empty() && !co_await write_pieces(c, csr, cres, rest, true, server.upstream_timeout))
+          co_return false;
+        if (!last || csr.is_done()) continue;
         cres.body().data = nullptr;
         cres.body().size = 0;
-        cres.body().more = !rp->is_done();
-        if (cres.body().more) continue;
+        cres.body().more = false;
       } else {
         cres.body().size = n;
         cres.body().data = n != 0 ? buf : nullptr;  // as above: never an empty chunk
