@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "store/tenancy.h"
+#include "store/tenancy_store.h"
 
 namespace gatehouse::auth {
 

@@ -6,7 +6,7 @@
 
 #include "config/config.h"
 #include "store/store.h"
-#include "store/tenancy.h"
+#include "store/tenancy_store.h"
 
 namespace gatehouse::daemon {
 

@@ -13,7 +13,7 @@
 #include "notify/mail.h"
 #include "notify/outbox_worker.h"
 #include "store/store.h"
-#include "store/tenancy.h"
+#include "store/tenancy_store.h"
 
 namespace gatehouse::daemon {
 

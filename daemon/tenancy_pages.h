@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "store/tenancy.h"
+#include "store/tenancy_store.h"
 #include "tenancy/tenancy.h"
 
 namespace gatehouse::daemon {

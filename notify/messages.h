@@ -21,7 +21,7 @@
 
 #include "common/result.h"
 #include "notify/mail.h"
-#include "store/tenancy.h"
+#include "store/tenancy_store.h"
 
 namespace gatehouse::notify {
 

@@ -17,7 +17,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "notify/mail.h"
-#include "store/tenancy.h"
+#include "store/tenancy_store.h"
 
 namespace gatehouse::notify {
 

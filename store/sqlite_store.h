@@ -9,7 +9,7 @@
 #include <string>
 
 #include "store/store.h"
-#include "store/tenancy.h"
+#include "store/tenancy_store.h"
 
 namespace gatehouse::store {
 

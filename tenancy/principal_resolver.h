@@ -15,7 +15,7 @@
 #include "auth/principal.h"
 #include "common/clock.h"
 #include "store/store.h"
-#include "store/tenancy.h"
+#include "store/tenancy_store.h"
 #include "tenancy/tenancy.h"
 
 namespace gatehouse::tenancy {

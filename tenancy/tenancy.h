@@ -22,7 +22,7 @@
 #include "config/config.h"
 #include "directory/directory.h"
 #include "store/store.h"
-#include "store/tenancy.h"
+#include "store/tenancy_store.h"
 
 namespace gatehouse::tenancy {
 

@@ -12,7 +12,7 @@
 
 #include "auth/principal.h"
 #include "common/clock.h"
-#include "store/tenancy.h"
+#include "store/tenancy_store.h"
 
 namespace gatehouse::tenancy {
 

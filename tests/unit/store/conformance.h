@@ -13,7 +13,7 @@
 
 #include "common/result.h"
 #include "store/store.h"
-#include "store/tenancy.h"
+#include "store/tenancy_store.h"
 #include "unit/store/temp_dir.h"
 
 namespace gatehouse::store::conformance {

@@ -1,4 +1,4 @@
-// Conformance: the tenancy model (store/tenancy.h), which every backend must share.
+// Conformance: the tenancy model (store/tenancy_store.h), which every backend must share.
 // Tenants "acme" and "globex" exist in each test (TenancyStoreTest).
 #include <algorithm>
 #include <atomic>
