@@ -25,7 +25,8 @@ struct Principal {
   std::string session_id;             // "" for a bearer token
   std::int64_t expires_at = 0;        // the session's (or token's) end, capped at delegation_until
   bool bearer = false;
-  // For pages: display names of both parties, and a one-time notice ("switched", "ended").
+  // For pages: display names of both parties (PrincipalResolver::name_parties), and a
+  // one-time notice ("switched", "ended").
   std::string real_party_name;
   std::string effective_party_name;
   std::string notice;

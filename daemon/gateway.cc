@@ -408,7 +408,10 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
       auto r = co_await resolve_session(c, cookie);
       if (r && *r) {
         auto p = co_await principal_of(c, **r, false);
-        if (p) s = std::move(p.value());
+        if (p) {
+          s = std::move(p.value());
+          c.rt->principals->name_parties(*s);
+        }
       }
     }
     if (!s) {

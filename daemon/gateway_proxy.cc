@@ -208,7 +208,9 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
   std::optional<BannerInjector> banner;
   if (banner_due && !bodiless && banner_eligible(ures, static_cast<unsigned>(code), creq.method())) {
     std::string_view path = creq.target();
-    banner.emplace(page_banner(*principal, path));
+    auth::Principal named = *principal;
+    c.rt->principals->name_parties(named);
+    banner.emplace(page_banner(named, path));
     co_await notice_shown(c, *principal);
     // The page is personal now, and its length and digests describe other bytes.
     for (auto f : {http::field::etag, http::field::content_md5})

@@ -111,6 +111,7 @@ asio::awaitable<std::optional<auth::Principal>> Gateway::page_principal(Connecti
       auto p = co_await principal_of(c, **session, false);
       if (p) {
         c.user = p->user.name;
+        c.rt->principals->name_parties(*p);
         co_return std::move(p.value());
       }
       failed = p.error();

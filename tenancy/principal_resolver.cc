@@ -23,7 +23,8 @@ auth::Principal PrincipalResolver::base_of(const store::SessionRecord& s, std::i
   auth::Principal p;
   p.user = {s.source, s.user};
   p.email = s.email;
-  p.email_verified = s.email_verified && normal_email(s.email).has_value();
+  // Compared with a delegation's address (stored in its normal form) without regard to case.
+  p.email_verified = s.email_verified && !s.email.empty();
   p.display_name = s.display_name;
   p.groups = s.groups;
   p.real_party = s.real_party;
@@ -73,6 +74,9 @@ void PrincipalResolver::apply(auth::Principal& p, const std::optional<store::Par
     p.delegation_until = d.until;
     if (d.until != 0 && (p.expires_at == 0 || d.until < p.expires_at)) p.expires_at = d.until;
   }
+}
+
+void PrincipalResolver::name_parties(auth::Principal& p) {
   p.real_party_name = tenancy_.tenant(p.real_party).display_name;
   p.effective_party_name =
       p.effective_party == p.real_party ? p.real_party_name : tenancy_.tenant(p.effective_party).display_name;

@@ -32,6 +32,10 @@ class PrincipalResolver {
   // Reads the choice, and switches the user out of a delegation that no longer holds.
   Result<auth::Principal> resolve(const store::SessionRecord& identity, std::int64_t expires_at, bool bearer);
 
+  // Fills in the parties' display names (for pages, the banner, e-mails): not on every
+  // proxied request, only where people read them.
+  void name_parties(auth::Principal& p);
+
   // After this process changed the user's choice (a switch, a notice shown).
   void forget(const store::UserRef& user);
 

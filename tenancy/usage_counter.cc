@@ -24,8 +24,17 @@ std::size_t UsageCounter::KeyHash::operator()(const Key& k) const {
 UsageCounter::UsageCounter(store::TenancyStore& store, const Clock& clock) : store_(store), clock_(clock) {}
 
 void UsageCounter::count(const auth::Principal& p, const std::string& route_id) {
-  Key k{utc_day(clock_.now()), p.effective_party, route_id, p.delegated() ? p.real_party : std::string(),
-        p.delegation_id};
+  // The day's text is made once a day per thread, not per request (Unix time has no leap
+  // seconds: a day is 86400 of them).
+  thread_local std::int64_t day_number = -1;
+  thread_local std::string day_text;
+  const std::int64_t now = clock_.now();
+  const std::int64_t day = now >= 0 ? now / 86400 : -1 - (-now - 1) / 86400;
+  if (day != day_number) {
+    day_text = utc_day(now);
+    day_number = day;
+  }
+  Key k{day_text, p.effective_party, route_id, p.delegated() ? p.real_party : std::string(), p.delegation_id};
   std::lock_guard lock(mu_);
   ++counts_[std::move(k)];
 }

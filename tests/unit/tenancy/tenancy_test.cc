@@ -84,7 +84,9 @@ class TenancyTest : public ::testing::Test {
   auth::Principal principal(const store::SessionRecord& s) {
     auto p = resolver->resolve(s, clock.now() + 3600, false);
     EXPECT_TRUE(p) << (p ? "" : p.error().message);
-    return p ? *p : auth::Principal{};
+    if (!p) return auth::Principal{};
+    resolver->name_parties(*p);
+    return *p;
   }
 
   std::vector<store::OutboxMessage> outbox(std::string_view kind = {}) {
