@@ -258,6 +258,13 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
         // finish() returns nothing today (nothing is held back); were it to, its pieces
         // would follow before the end.
         auto rest = last ? banner->finish() : BannerInjector::Pieces{};
+        // The whole page arrived before a byte was sent (a small page, one read): its
+        // length is known, so it goes out as the plain page would, with Content-Length
+        // and in one write, rather than chunked.
+        if (last && rest.empty() && !csr.is_header_done()) {
+          cres.chunked(false);
+          cres.content_length(pieces.bytes());
+        }
         if (!co_await write_pieces(c, csr, cres, pieces, last && rest.empty(), server.upstream_timeout))
           co_return false;
         if (!rest.empty() && !co_await write_pieces(c, csr, cres, rest, true, server.upstream_timeout))

@@ -526,6 +526,12 @@ TEST_F(DelegationTest, TheBannerGoesIntoHtmlPagesOnlyWhileDelegated) {
     EXPECT_NE(res->body.find("Globex Consulting"), std::string::npos);
     EXPECT_NE(res->body.find("</h1></body></html>"), std::string::npos);
     EXPECT_FALSE(res->has_header("Content-Encoding")) << path;
+    // Framed anew: its new length, or chunked; never the upstream's stale length.
+    if (res->has_header("Content-Length"))
+      EXPECT_EQ(std::stoul(res->get_header_value("Content-Length")), res->body.size()) << path;
+    else
+      EXPECT_EQ(res->get_header_value("Transfer-Encoding"), "chunked") << path;
+    EXPECT_FALSE(res->has_header("ETag")) << path;
     EXPECT_EQ(res->get_header_value("Cache-Control"), "private, no-cache");
   }
   // gatehouse asked the compressing application for an uncompressed page.
