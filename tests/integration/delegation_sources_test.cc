@@ -274,11 +274,7 @@ TEST_F(DelegationSourcesOidcTest, AnAddressTheProviderDoesNotVouchForReachesNoDe
 
 constexpr const char* kDsLocalAlicePassword = "local-Alice-Password-9";
 
-struct DsJar {
-  std::string session;  // "gatehouse_session=…"
-  std::string csrf;     // "gatehouse_session_csrf=…"
-  std::string header() const { return csrf.empty() ? session : session + "; " + csrf; }
-};
+using DsJar = SessionJar;
 
 class DelegationSourcesDirectoryTest : public ::testing::Test {
  protected:
@@ -322,22 +318,13 @@ class DelegationSourcesDirectoryTest : public ::testing::Test {
     return c;
   }
   DsJar login(const std::string& password) {
-    auto res = post_login(daemon_->port(), "alice", password);
-    EXPECT_TRUE(res && res->status == 303) << (res ? res->body : "no answer") << tail(daemon_->log());
-    DsJar jar;
-    if (!res) return jar;
-    jar.session = cookie_from(res->headers, "gatehouse_session");
-    jar.csrf = cookie_from(res->headers, "gatehouse_session_csrf");
+    std::string why;
+    DsJar jar = login_jar(daemon_->port(), "alice", password, &why);
+    EXPECT_FALSE(jar.session.empty()) << why << tail(daemon_->log());
     return jar;
   }
   httplib::Result get(DsJar& jar, const std::string& path, httplib::Headers extra = {}) {
-    extra.emplace("Cookie", jar.header());
-    auto res = client().Get(path, extra);
-    if (res) {
-      auto csrf = cookie_from(res->headers, "gatehouse_session_csrf");
-      if (!csrf.empty()) jar.csrf = csrf;
-    }
-    return res;
+    return jar_get(daemon_->port(), jar, path, std::move(extra));
   }
   json parties(DsJar& jar) {
     auto res = get(jar, "/.gatehouse/parties", {{"Accept", "application/json"}});
@@ -348,9 +335,7 @@ class DelegationSourcesDirectoryTest : public ::testing::Test {
   std::string csrf_token(DsJar& jar) {
     auto page = get(jar, "/.gatehouse/parties", {{"Accept", "text/html"}});
     EXPECT_TRUE(page && page->status == 200);
-    static const std::regex re("name=\"csrf\" value=\"([^\"]+)\"");
-    std::smatch m;
-    const std::string token = page && std::regex_search(page->body, m, re) ? m[1].str() : std::string();
+    const std::string token = page ? form_csrf_token(page->body) : std::string();
     EXPECT_FALSE(token.empty()) << (page ? page->body : "");
     return token;
   }

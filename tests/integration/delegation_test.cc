@@ -108,17 +108,7 @@ class AppUpstream {
   std::vector<std::string> accept_encodings_;
 };
 
-struct Jar {
-  std::string session;  // "gatehouse_session=…"
-  std::string csrf;     // "gatehouse_session_csrf=…"
-  std::string header() const { return csrf.empty() ? session : session + "; " + csrf; }
-};
-
-std::string form_token(const std::string& html) {
-  static const std::regex re("name=\"csrf\" value=\"([^\"]+)\"");
-  std::smatch m;
-  return std::regex_search(html, m, re) ? m[1].str() : std::string();
-}
+using Jar = SessionJar;
 
 bool empty_or_absent(const std::string& v) { return v.empty() || v == "<absent>"; }
 
@@ -195,24 +185,14 @@ class DelegationTest : public ::testing::Test {
   }
 
   Jar login(const std::string& user) {
-    auto res = post_login(daemon_->port(), user, user + "-password");
-    EXPECT_TRUE(res && res->status == 303) << (res ? res->body : "no answer");
-    Jar jar;
-    if (!res) return jar;
-    jar.session = cookie_from(res->headers, "gatehouse_session");
-    jar.csrf = cookie_from(res->headers, "gatehouse_session_csrf");
+    std::string why;
+    Jar jar = login_jar(daemon_->port(), user, user + "-password", &why);
+    EXPECT_FALSE(jar.session.empty()) << why;
     return jar;
   }
 
-  // GETs a page with the jar, taking any new CSRF binding it sets.
   httplib::Result get(Jar& jar, const std::string& path, httplib::Headers extra = {}) {
-    extra.emplace("Cookie", jar.header());
-    auto res = client().Get(path, extra);
-    if (res) {
-      auto csrf = cookie_from(res->headers, "gatehouse_session_csrf");
-      if (!csrf.empty()) jar.csrf = csrf;
-    }
-    return res;
+    return jar_get(daemon_->port(), jar, path, std::move(extra));
   }
 
   httplib::Result post(Jar& jar, const std::string& path, httplib::Params params) {
@@ -222,7 +202,7 @@ class DelegationTest : public ::testing::Test {
   std::string token(Jar& jar, const std::string& page = "/.gatehouse/parties") {
     auto res = get(jar, page, {{"Accept", "text/html"}});
     EXPECT_TRUE(res && res->status == 200) << (res ? res->body : "no answer");
-    return res ? form_token(res->body) : std::string();
+    return res ? form_csrf_token(res->body) : std::string();
   }
 
   httplib::Result switch_to(Jar& jar, const std::string& party, const std::string& rd = "/somewhere") {
@@ -419,7 +399,7 @@ TEST_F(DelegationTest, OnlySuperusersUseTheDelegationsPage) {
   ASSERT_EQ(page->status, 200);
   EXPECT_NE(page->body.find("Acme Ltd"), std::string::npos);
   EXPECT_EQ(page->body.find("Globex Consulting</h2>"), std::string::npos);
-  const std::string csrf = form_token(page->body);
+  const std::string csrf = form_csrf_token(page->body);
   // Bad input: the page again with a message, nothing stored.
   for (const auto& [email, until] : std::vector<std::pair<std::string, std::string>>{
            {"nope", ""}, {"carol@globex.example", "31-12-2099"}, {"carol@globex.example", "2001-01-01"}}) {

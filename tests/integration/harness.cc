@@ -325,12 +325,7 @@ LoginForm fetch_login_form(int port) {
   auto res = c.Get("/.gatehouse/login");
   LoginForm form;
   if (!res) return form;
-  static const std::string marker = "name=\"csrf\" value=\"";
-  auto at = res->body.find(marker);
-  if (at != std::string::npos) {
-    auto start = at + marker.size();
-    form.token = res->body.substr(start, res->body.find('"', start) - start);
-  }
+  form.token = form_csrf_token(res->body);
   form.csrf_cookie = cookie_from(res->headers, "gatehouse_session_csrf");
   return form;
 }
@@ -368,6 +363,40 @@ std::string signed_in_fetch(int port, const std::string& user, const std::string
     return "";
   }
   return page->body;
+}
+
+SessionJar login_jar(int port, const std::string& user, const std::string& password, std::string* why) {
+  auto res = post_login(port, user, password);
+  SessionJar jar;
+  if (res && res->status == 303) {
+    jar.session = cookie_from(res->headers, "gatehouse_session");
+    jar.csrf = cookie_from(res->headers, "gatehouse_session_csrf");
+  } else if (why != nullptr) {
+    *why = res ? std::to_string(res->status) + " " + res->body : std::string("no answer");
+  }
+  return jar;
+}
+
+httplib::Result jar_get(int port, SessionJar& jar, const std::string& path, httplib::Headers extra) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(10, 0);
+  c.set_tcp_nodelay(true);
+  extra.emplace("Cookie", jar.header());
+  auto res = c.Get(path, extra);
+  if (res) {
+    auto csrf = cookie_from(res->headers, "gatehouse_session_csrf");
+    if (!csrf.empty()) jar.csrf = csrf;
+  }
+  return res;
+}
+
+std::string form_csrf_token(const std::string& html) {
+  static constexpr std::string_view marker = "name=\"csrf\" value=\"";
+  const auto at = html.find(marker);
+  if (at == std::string::npos) return {};
+  const auto start = at + marker.size();
+  const auto end = html.find('"', start);
+  return end == std::string::npos ? std::string() : html.substr(start, end - start);
 }
 
 std::string echoed_header(const std::string& echo_body, const std::string& name) {

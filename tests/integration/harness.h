@@ -148,6 +148,20 @@ std::string session_cookie(const httplib::Result& res);
 std::string signed_in_fetch(int port, const std::string& user, const std::string& password, std::string* why,
                             const std::string& path = "/app");
 
+// A signed-in browser's gatehouse cookies: the session and the CSRF binding.
+struct SessionJar {
+  std::string session;  // "gatehouse_session=…"
+  std::string csrf;     // "gatehouse_session_csrf=…"
+  std::string header() const { return csrf.empty() ? session : session + "; " + csrf; }
+};
+// Signs in through the form; both cookies of the answer. When it fails the jar is empty
+// and `why` (if given) says what came back.
+SessionJar login_jar(int port, const std::string& user, const std::string& password, std::string* why = nullptr);
+// GET with the jar's cookies, keeping a new CSRF binding the answer sets.
+httplib::Result jar_get(int port, SessionJar& jar, const std::string& path, httplib::Headers extra = {});
+// The value of the first `name="csrf"` field of a page, or "".
+std::string form_csrf_token(const std::string& html);
+
 // The first value of header `name` (any case) in what EchoUpstream echoed, or "<absent>".
 std::string echoed_header(const std::string& echo_body, const std::string& name);
 
