@@ -5,13 +5,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstring>
+
 #include "common/encoding.h"
 
 namespace gatehouse::auth {
 namespace {
-
-constexpr const char* kStoreKey = "assertion_signing_key.v1";
-constexpr std::string_view kWrapAd = "gatehouse-signing-key-v1";
 
 struct CjoseFree {
   void operator()(char* p) const { cjose_get_dealloc()(p); }
@@ -19,33 +18,6 @@ struct CjoseFree {
 
 std::string cjose_message(const cjose_err& err) {
   return err.message != nullptr ? err.message : "unknown cjose error";
-}
-
-std::string seal(const Key& key, const std::string& plain) {
-  constexpr std::size_t n = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-  std::string out(n + plain.size() + crypto_aead_xchacha20poly1305_ietf_ABYTES, '\0');
-  auto* o = reinterpret_cast<unsigned char*>(out.data());
-  randombytes_buf(o, n);
-  unsigned long long clen = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(
-      o + n, &clen, reinterpret_cast<const unsigned char*>(plain.data()), plain.size(),
-      reinterpret_cast<const unsigned char*>(kWrapAd.data()), kWrapAd.size(), nullptr, o, key.data());
-  return out;
-}
-
-std::optional<std::string> unseal(const Key& key, const std::string& sealed) {
-  constexpr std::size_t n = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-  constexpr std::size_t a = crypto_aead_xchacha20poly1305_ietf_ABYTES;
-  if (sealed.size() < n + a) return std::nullopt;
-  std::string plain(sealed.size() - n - a, '\0');
-  unsigned long long mlen = 0;
-  const auto* s = reinterpret_cast<const unsigned char*>(sealed.data());
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-          reinterpret_cast<unsigned char*>(plain.data()), &mlen, nullptr, s + n, sealed.size() - n,
-          reinterpret_cast<const unsigned char*>(kWrapAd.data()), kWrapAd.size(), s, key.data()) != 0)
-    return std::nullopt;
-  plain.resize(mlen);
-  return plain;
 }
 
 // RFC 7638 thumbprint of an EC public key: SHA-256 over {"crv","kty","x","y"} in order.
@@ -60,36 +32,23 @@ std::string thumbprint(const nlohmann::json& pub) {
 
 }  // namespace
 
-Result<std::unique_ptr<AssertionSigner>> AssertionSigner::load_or_create(store::KeyValueStore& kv,
-                                                                         const MasterKey& master) {
-  const Key wrap = master.derive(KeyPurpose::signing_key_wrap);
-  auto existing = kv.get_value(kStoreKey);
-  if (!existing) return existing.error();
-  std::string sealed;
-  if (existing->has_value()) {
-    sealed = **existing;
-  } else {
-    cjose_err err{};
-    cjose_jwk_t* fresh = cjose_jwk_create_EC_random(CJOSE_JWK_EC_P_256, &err);
-    if (fresh == nullptr) return make_error("assertion.keygen", cjose_message(err));
-    std::unique_ptr<char, CjoseFree> json(cjose_jwk_to_json(fresh, true, &err));
-    cjose_jwk_release(fresh);
-    if (!json) return make_error("assertion.keygen", cjose_message(err));
-    std::string plain(json.get());
-    sodium_memzero(json.get(), plain.size());
-    auto stored = kv.put_value_if_absent(kStoreKey, seal(wrap, plain));
-    sodium_memzero(plain.data(), plain.size());
-    if (!stored) return stored.error();
-    sealed = std::move(stored.value());
-  }
-  auto plain = unseal(wrap, sealed);
-  if (!plain)
-    return make_error("assertion.key",
-                      "the stored signing key cannot be opened with this master key (was the "
-                      "master key replaced?)");
+Result<Secret> AssertionSigner::new_private_jwk() {
   cjose_err err{};
-  cjose_jwk_t* jwk = cjose_jwk_import(plain->data(), plain->size(), &err);
-  sodium_memzero(plain->data(), plain->size());
+  cjose_jwk_t* fresh = cjose_jwk_create_EC_random(CJOSE_JWK_EC_P_256, &err);
+  if (fresh == nullptr) return make_error("assertion.keygen", cjose_message(err));
+  std::unique_ptr<char, CjoseFree> json(cjose_jwk_to_json(fresh, true, &err));
+  cjose_jwk_release(fresh);
+  if (!json) return make_error("assertion.keygen", cjose_message(err));
+  const std::size_t size = std::strlen(json.get());
+  Secret out = Secret::copy_of(std::string_view(json.get(), size));
+  sodium_memzero(json.get(), size);
+  return out;
+}
+
+Result<std::unique_ptr<AssertionSigner>> AssertionSigner::from_jwk(const Secret& private_jwk) {
+  const std::string_view plain = private_jwk.reveal();
+  cjose_err err{};
+  cjose_jwk_t* jwk = cjose_jwk_import(plain.data(), plain.size(), &err);
   if (jwk == nullptr) return make_error("assertion.key", cjose_message(err));
   std::unique_ptr<char, CjoseFree> pub_json(cjose_jwk_to_json(jwk, false, &err));
   if (!pub_json) {

@@ -11,9 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "auth/keys.h"
 #include "common/result.h"
-#include "store/store.h"
+#include "common/secret.h"
 
 namespace gatehouse::auth {
 
@@ -36,8 +35,10 @@ struct Claims {
 
 class AssertionSigner {
  public:
-  static Result<std::unique_ptr<AssertionSigner>> load_or_create(store::KeyValueStore& kv,
-                                                                 const MasterKey& master);
+  // A new P-256 private key as a JWK (JSON), for an installation that has none yet.
+  static Result<Secret> new_private_jwk();
+  // The signer of a stored private JWK (vault/system_keys.h keeps it sealed).
+  static Result<std::unique_ptr<AssertionSigner>> from_jwk(const Secret& private_jwk);
   ~AssertionSigner();
   AssertionSigner(const AssertionSigner&) = delete;
   AssertionSigner& operator=(const AssertionSigner&) = delete;

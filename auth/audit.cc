@@ -22,6 +22,8 @@ constexpr std::array kEventTypes = {
     AuditEventType::delegation_expired, AuditEventType::party_switched, AuditEventType::notification_queued,
     AuditEventType::notification_sent, AuditEventType::notification_failed,
     AuditEventType::tenant_superuser_added, AuditEventType::tenant_superuser_removed,
+    AuditEventType::secret_set, AuditEventType::secret_removed, AuditEventType::secret_key_rotated,
+    AuditEventType::keys_rewrapped,
 };
 
 constexpr std::int64_t kPruneBatch = 1000;
@@ -64,6 +66,10 @@ std::string_view event_name(AuditEventType type) {
     case AuditEventType::notification_failed: return "notification.failed";
     case AuditEventType::tenant_superuser_added: return "tenant.superuser_added";
     case AuditEventType::tenant_superuser_removed: return "tenant.superuser_removed";
+    case AuditEventType::secret_set: return "secret.set";
+    case AuditEventType::secret_removed: return "secret.removed";
+    case AuditEventType::secret_key_rotated: return "secret.key_rotated";
+    case AuditEventType::keys_rewrapped: return "keys.rewrapped";
   }
   return "unknown";
 }

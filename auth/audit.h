@@ -42,6 +42,10 @@ enum class AuditEventType {
   notification_failed,     // notification.failed: an attempt failed (retried later)
   tenant_superuser_added,  // tenant.superuser_added
   tenant_superuser_removed,  // tenant.superuser_removed
+  secret_set,                // secret.set: a tenant vault secret's new version (never its value)
+  secret_removed,            // secret.removed
+  secret_key_rotated,        // secret.key_rotated: a tenant's new data key
+  keys_rewrapped,            // keys.rewrapped: sealed keys moved to the current master key
 };
 
 // "login.success", …: the name stored and logged.

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "auth/keys.h"
+#include "crypto/keys.h"
 #include "common/clock.h"
 
 namespace gatehouse::auth {
@@ -18,7 +18,7 @@ inline constexpr std::int64_t kCsrfTokenLifetime = 2 * 3600;
 
 class CsrfGuard {
  public:
-  CsrfGuard(const Key& key, const Clock& clock) : key_(key), clock_(clock) {}
+  CsrfGuard(const crypto::Key& key, const Clock& clock) : key_(key.clone()), clock_(clock) {}
   std::string new_binding() const;  // for the CSRF cookie
   // True for a binding new_binding() made with this key.
   bool issued(std::string_view binding) const;
@@ -30,7 +30,7 @@ class CsrfGuard {
  private:
   std::string mac(std::string_view purpose, std::string_view data, std::size_t bytes) const;
 
-  Key key_;
+  crypto::Key key_;
   const Clock& clock_;
 };
 

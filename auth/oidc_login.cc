@@ -61,7 +61,7 @@ bool unreachable(const Error& e) { return e.code == "oidc.unreachable"; }
 }  // namespace
 
 OidcLogin::OidcLogin(std::vector<std::shared_ptr<oidc::Provider>> providers, SessionManager& sessions,
-                     AuditSink& audit, const Key& flow_key, const Key& token_key, const Clock& clock)
+                     AuditSink& audit, const crypto::Key& flow_key, const crypto::Key& token_key, const Clock& clock)
     : providers_(std::move(providers)),
       sessions_(sessions),
       audit_(audit),
@@ -73,7 +73,7 @@ OidcLogin::OidcLogin(std::vector<std::shared_ptr<oidc::Provider>> providers, Ses
 }
 
 OidcLogin::OidcLogin(std::vector<std::shared_ptr<oidc::Provider>> providers, SessionManager& sessions,
-                     AuditSink& audit, const Key& flow_key, const Key& token_key, const Clock& clock,
+                     AuditSink& audit, const crypto::Key& flow_key, const crypto::Key& token_key, const Clock& clock,
                      const OidcLogin& previous)
     : OidcLogin(std::move(providers), sessions, audit, flow_key, token_key, clock) {
   memory_ = previous.memory_;

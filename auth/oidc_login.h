@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "auth/audit.h"
-#include "auth/sealed_box.h"
+#include "crypto/sealed_box.h"
 #include "auth/session_manager.h"
 #include "common/clock.h"
 #include "common/net.h"
@@ -58,11 +58,11 @@ enum class RefreshOutcome {
 class OidcLogin {
  public:
   OidcLogin(std::vector<std::shared_ptr<oidc::Provider>> providers, SessionManager& sessions, AuditSink& audit,
-            const Key& flow_key, const Key& token_key, const Clock& clock);
+            const crypto::Key& flow_key, const crypto::Key& token_key, const Clock& clock);
   // For a reload: the new providers, sharing with `previous` what must outlive a
   // configuration (states already used, refreshes under way).
   OidcLogin(std::vector<std::shared_ptr<oidc::Provider>> providers, SessionManager& sessions, AuditSink& audit,
-            const Key& flow_key, const Key& token_key, const Clock& clock, const OidcLogin& previous);
+            const crypto::Key& flow_key, const crypto::Key& token_key, const Clock& clock, const OidcLogin& previous);
 
   const std::vector<std::shared_ptr<oidc::Provider>>& providers() const { return providers_; }
   oidc::Provider* find(std::string_view name) const;
@@ -132,8 +132,8 @@ class OidcLogin {
   std::vector<std::shared_ptr<oidc::Provider>> providers_;
   SessionManager& sessions_;
   AuditSink& audit_;
-  SealedBox flow_box_;
-  SealedBox token_box_;
+  crypto::SealedBox flow_box_;
+  crypto::SealedBox token_box_;
   const Clock& clock_;
   bool bearer_enabled_ = false;
 

@@ -6,7 +6,7 @@ namespace {
 constexpr std::string_view kContext = "gatehouse-session-v1";
 }  // namespace
 
-SessionCodec::SessionCodec(const Key& key) : box_(key, std::string(kContext)) {}
+SessionCodec::SessionCodec(const crypto::Key& key) : box_(key, std::string(kContext)) {}
 
 std::string SessionCodec::seal(std::string_view session_id) const { return box_.seal(session_id); }
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <string_view>
 
-#include "auth/keys.h"
-#include "auth/sealed_box.h"
+#include "crypto/keys.h"
+#include "crypto/sealed_box.h"
 
 namespace gatehouse::auth {
 
@@ -14,14 +14,14 @@ inline constexpr std::size_t kSessionIdBytes = 32;
 
 class SessionCodec {
  public:
-  explicit SessionCodec(const Key& key);
+  explicit SessionCodec(const crypto::Key& key);
   std::string seal(std::string_view session_id) const;
   // nullopt for anything that was not sealed by this key: wrong length, bad base64,
   // a flipped byte, another key.
   std::optional<std::string> open(std::string_view cookie_value) const;
 
  private:
-  SealedBox box_;
+  crypto::SealedBox box_;
 };
 
 }  // namespace gatehouse::auth

@@ -1,7 +1,10 @@
 #pragma once
-// Secrets live in a type that wipes itself and never prints.
-#include <sodium.h>
-
+// Secrets (passwords, keys, vault values) live in a type that cannot be copied by
+// accident, keeps its bytes in sodium_malloc'ed memory (locked against swapping, guard
+// pages on both sides, a canary checked when freed), wipes them when it goes, and never
+// prints. A moved-from Secret is empty and leaves nothing behind: the bytes are never in
+// a std::string's inline buffer.
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -10,37 +13,41 @@ namespace gatehouse {
 class Secret {
  public:
   Secret() = default;
-  explicit Secret(std::string value) : value_(std::move(value)) {}
-  Secret(const Secret& other) : value_(other.value_) {}
-  Secret(Secret&& other) noexcept : value_(std::move(other.value_)) { other.wipe(); }
-  Secret& operator=(const Secret& other) {
-    if (this != &other) {
-      wipe();
-      value_ = other.value_;
-    }
-    return *this;
+  // Copies `value` into secure memory and wipes the argument (pass a temporary or a
+  // std::move'd string; a copy made by the caller is the caller's to wipe).
+  explicit Secret(std::string value);
+  static Secret copy_of(std::string_view value);  // the caller wipes `value` itself
+  // `size` writable bytes of secure memory, zeroed; fill them through data().
+  static Secret with_size(std::size_t size);
+
+  Secret(const Secret&) = delete;
+  Secret& operator=(const Secret&) = delete;
+  Secret(Secret&& other) noexcept : data_(other.data_), size_(other.size_) {
+    other.data_ = nullptr;
+    other.size_ = 0;
   }
-  Secret& operator=(Secret&& other) noexcept {
-    if (this != &other) {
-      wipe();
-      value_ = std::move(other.value_);
-      other.wipe();
-    }
-    return *this;
-  }
-  ~Secret() { wipe(); }
+  Secret& operator=(Secret&& other) noexcept;
+  ~Secret() { release(); }
+
+  // An explicit second copy, for the rare holder that needs one (e.g. a pool of
+  // connections each binding with the same service password).
+  Secret clone() const { return copy_of(reveal()); }
 
   // Deliberately named so that every use is visible in review.
-  std::string_view reveal() const { return value_; }
-  bool empty() const { return value_.empty(); }
-  std::size_t size() const { return value_.size(); }
+  std::string_view reveal() const { return {static_cast<const char*>(data_), size_}; }
+  unsigned char* data() { return static_cast<unsigned char*>(data_); }
+  const unsigned char* data() const { return static_cast<const unsigned char*>(data_); }
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return size_; }
 
  private:
-  void wipe() {
-    if (!value_.empty()) sodium_memzero(value_.data(), value_.size());
-    value_.clear();
-  }
-  std::string value_;
+  void release() noexcept;
+  void* data_ = nullptr;
+  std::size_t size_ = 0;
 };
+
+// Process hardening for a holder of secrets: not dumpable (no core file, no ptrace by
+// the same user, /proc/PID/mem closed) and a core size limit of zero.
+void forbid_core_dumps();
 
 }  // namespace gatehouse

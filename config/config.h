@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,6 +86,9 @@ struct StoreConfig {
 
 struct KeysConfig {
   std::string master_key_file;
+  // Still accepted for opening sealed values during a master key change; a name without
+  // a slash is a systemd credential ($CREDENTIALS_DIRECTORY/NAME).
+  std::vector<std::string> previous_master_key_files;
 };
 
 struct SessionConfig {
@@ -225,6 +229,15 @@ struct TenantConfig {
   int line = 0;
 };
 
+// A route's inject_secret: the effective party's vault secret `secret` goes into the
+// upstream request's `header`, as prefix + value + suffix (format "Bearer {}").
+struct InjectSecret {
+  std::string header;  // as written; compared case-insensitively
+  std::string secret;
+  std::string prefix;
+  std::string suffix;
+};
+
 struct RouteConfig {
   std::string host;         // lower-cased, without port; "" = any host
   std::string path_prefix;  // starts with '/'
@@ -233,6 +246,7 @@ struct RouteConfig {
   std::vector<std::string> allow_groups;
   std::vector<std::string> tenants;  // effective parties allowed; empty = any
   bool banner = true;                // delegation banner in text/html answers
+  std::optional<InjectSecret> inject_secret;
   int line = 0;
   std::string id() const;   // stable name used as the assertion audience: host + path_prefix
 };

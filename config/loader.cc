@@ -19,6 +19,7 @@
 #include "common/host_name.h"
 #include "common/path_normal.h"
 #include "common/secret_file.h"
+#include "common/secret_name.h"
 #include "common/text.h"
 #include "config/config.h"
 
@@ -114,6 +115,22 @@ bool valid_cookie_name(std::string_view name) {
     if (!ok) return false;
   }
   return true;
+}
+
+// A header gatehouse may fill with a tenant's secret: a token (RFC 9110), and none that
+// frames the message, routes it, carries the client's cookies or gatehouse's own claims.
+std::optional<std::string> injected_header_problem(std::string_view name) {
+  if (!valid_cookie_name(name)) return quote(std::string(name)) + " is not a header name";
+  const std::string l = lower(name);
+  static constexpr std::string_view reserved[] = {
+      "host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer",
+      "proxy-connection", "proxy-authorization", "proxy-authenticate", "cookie", "set-cookie", "forwarded",
+      "expect", "content-type", "content-encoding"};
+  for (auto r : reserved)
+    if (l == r) return quote(std::string(name)) + " is a header gatehouse or HTTP itself controls; use another one";
+  if (l.rfind("x-forwarded-", 0) == 0 || l.rfind("x-gatehouse-", 0) == 0 || l.rfind("x-gatehouse_", 0) == 0)
+    return quote(std::string(name)) + " is a header gatehouse sets itself; use another one";
+  return std::nullopt;
 }
 
 bool valid_directory_name(std::string_view name) {
@@ -717,34 +734,49 @@ class Loader {
   void keys() {
     KeysConfig& c = config_->keys;
     Section s(errors_, "keys", table("keys"));
-    s.check_keys({"master_key_file"});
+    s.check_keys({"master_key_file", "previous_master_key_files"});
+    if (auto previous = s.strings("previous_master_key_files")) {
+      for (const auto& p : *previous) {
+        if (p.value.empty()) {
+          s.fail_at(p.line, "previous_master_key_files", "\"\" is not a file");
+        } else if (p.value.find('/') == std::string::npos) {
+          c.previous_master_key_files.push_back(p.value);  // a credential, read at startup
+        } else if (auto problem = master_key_file_problem(p.value, false)) {
+          s.fail_at(p.line, "previous_master_key_files", *problem);
+        } else {
+          c.previous_master_key_files.push_back(p.value);
+        }
+      }
+    }
     auto v = s.string("master_key_file");
     if (!v || v->empty()) return;  // empty: $CREDENTIALS_DIRECTORY at runtime
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    fs::path path(*v);
-    if (fs::is_directory(path, ec)) {
-      s.fail("master_key_file", quote(*v) + " is a directory, not a file");
-      return;
-    }
-    if (fs::exists(path, ec)) {
-      // serve reads it: 32 raw bytes, or 64 hexadecimal digits and a line end.
-      if (auto problem = file_problem(*v)) {
-        s.fail("master_key_file", *problem);
-        return;
-      }
-      const auto size = fs::file_size(path, ec);
-      if (!ec && size != 32 && (size < 64 || size > 66)) {
-        s.fail("master_key_file", quote(*v) + " has " + std::to_string(size) +
-                                      " bytes; a master key is 32 raw bytes or 64 hexadecimal digits");
-        return;
-      }
-    } else if (auto problem = directory_problem(parent_of(*v))) {
-      // serve (and `keys init`) create it.
-      s.fail("master_key_file", "missing file " + quote(*v) + ", and it cannot be created: " + *problem);
+    if (auto problem = master_key_file_problem(*v, true)) {
+      s.fail("master_key_file", *problem);
       return;
     }
     c.master_key_file = *v;
+  }
+
+  // The current key may be missing (serve and `keys init` create it); a previous one not.
+  static std::optional<std::string> master_key_file_problem(const std::string& file, bool may_create) {
+    const std::string* v = &file;
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path path(*v);
+    if (fs::is_directory(path, ec)) return quote(*v) + " is a directory, not a file";
+    if (fs::exists(path, ec)) {
+      // serve reads it: 32 raw bytes, or 64 hexadecimal digits and a line end.
+      if (auto problem = file_problem(*v)) return problem;
+      const auto size = fs::file_size(path, ec);
+      if (!ec && size != 32 && (size < 64 || size > 66))
+        return quote(*v) + " has " + std::to_string(size) +
+               " bytes; a master key is 32 raw bytes or 64 hexadecimal digits";
+      return std::nullopt;
+    }
+    if (!may_create) return "missing file " + quote(*v);
+    if (auto problem = directory_problem(parent_of(*v)))
+      return "missing file " + quote(*v) + ", and it cannot be created: " + *problem;
+    return std::nullopt;
   }
 
   void session() {
@@ -1334,10 +1366,6 @@ class Loader {
       r.line = s.line();
       bool ok = true;
 
-      if (s.has("inject_secret")) {
-        errors_.add(s.line("inject_secret"), "[route] inject_secret " + std::string(kNotYet));
-        ok = false;
-      }
 
       bool host_ok = true;
       if (auto v = s.string("host")) {
@@ -1420,6 +1448,15 @@ class Loader {
 
       if (auto v = s.boolean("banner")) r.banner = *v; else if (s.has("banner")) ok = false;
 
+      if (const auto* node = s.get("inject_secret")) {
+        if (!inject_secret(s, *node, r)) ok = false;
+        if (r.is_public && r.inject_secret) {
+          s.fail("inject_secret",
+                 "a public route has no signed-in party whose secret could be injected; set public = false");
+          ok = false;
+        }
+      }
+
       if (host_ok && prefix_ok) {
         auto [it, inserted] = seen.emplace(std::pair{r.host, r.path_prefix}, r.line);
         if (!inserted) {
@@ -1430,6 +1467,62 @@ class Loader {
       }
       if (ok && host_ok && prefix_ok) config_->routes.push_back(std::move(r));
     }
+  }
+
+  // inject_secret = { header = "Authorization", secret = "api-token", format = "Bearer {}" }
+  bool inject_secret(Section& route, const toml::node& node, RouteConfig& r) {
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      route.fail("inject_secret", "expected a table such as { header = \"Authorization\", secret = \"api-token\", "
+                                  "format = \"Bearer {}\" }, got " + type_name(node));
+      return false;
+    }
+    Section s(errors_, "route inject_secret", table);
+    s.check_keys({"header", "secret", "format"});
+    bool ok = true;
+    InjectSecret inject;
+    if (auto v = s.string("header", true)) {
+      if (auto problem = injected_header_problem(*v)) {
+        s.fail("header", *problem);
+        ok = false;
+      } else {
+        inject.header = *v;
+      }
+    } else {
+      ok = false;
+    }
+    if (auto v = s.string("secret", true)) {
+      if (!valid_secret_name(*v)) {
+        s.fail("secret", quote(*v) + " is not a secret name (1 to 64 letters, digits, '.', '_' or '-', starting "
+                                     "with a letter or digit)");
+        ok = false;
+      } else {
+        inject.secret = *v;
+      }
+    } else {
+      ok = false;
+    }
+    std::string format = "{}";
+    if (auto v = s.string("format")) {
+      format = *v;
+    } else if (s.has("format")) {
+      ok = false;
+    }
+    const auto at = format.find("{}");
+    if (at == std::string::npos || format.find("{}", at + 2) != std::string::npos) {
+      s.fail("format", quote(format) + " must contain \"{}\" (where the value goes) exactly once");
+      ok = false;
+    } else if (format.size() > 256 || std::any_of(format.begin(), format.end(), [](char c) {
+                 return (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f;
+               })) {
+      s.fail("format", "must be at most 256 characters without control characters");
+      ok = false;
+    } else {
+      inject.prefix = format.substr(0, at);
+      inject.suffix = format.substr(at + 2);
+    }
+    if (ok) r.inject_secret = std::move(inject);
+    return ok;
   }
 
   const toml::table& root_;

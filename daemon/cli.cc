@@ -18,7 +18,7 @@
 
 #include "auth/audit.h"
 #include "common/encoding.h"
-#include "auth/keys.h"
+#include "crypto/keys.h"
 #include "auth/lockout.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "daemon/cli_common.h"
 #include "daemon/cli_tenancy.h"
+#include "daemon/cli_vault.h"
 #include "daemon/echo_app.h"
 #include "daemon/server.h"
 #include "directory/local_directory.h"
@@ -547,6 +548,7 @@ int run_cli(int argc, char** argv) {
   user_enable->add_option("NAME", user_name, "user name")->required();
 
   TenancyCommands tenancy_commands(app);
+  VaultCommands vault_commands(app, *keys_cmd);
 
   auto* lockout_cmd = app.add_subcommand("lockout", "locked users and throttled addresses");
   lockout_cmd->fallthrough();
@@ -628,7 +630,7 @@ int run_cli(int argc, char** argv) {
     return serve(loaded.config);
   }
   if (*keys_init) {
-    auto key = auth::MasterKey::load_or_create(cfg.keys.master_key_file);
+    auto key = crypto::MasterKey::load_or_create(cfg.keys.master_key_file);
     if (!key) {
       std::cerr << "gatehouse: " << key.error().message << "\n";
       return kFailure;
@@ -659,6 +661,7 @@ int run_cli(int argc, char** argv) {
   if (*audit_list) return run_audit_list(*db, audit_options);
 
   if (auto code = tenancy_commands.run(loaded.config, *db, *db, *db, *db)) return *code;
+  if (auto code = vault_commands.run(cfg, *db, *db, *db, *db)) return *code;
   // Local names are case-insensitive: act on the user as stored ("Alice" -> "alice"), so
   // its sessions (which carry the stored name) are ended too.
   if (*user_passwd || *user_disable || *user_enable) {

@@ -1,6 +1,7 @@
 #include "daemon/gateway.h"
 #include "daemon/gateway_connection.h"
 
+#include <sodium.h>
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -377,7 +378,8 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
       {"/.gatehouse/readyz", false, "GET, HEAD"},      {"/.gatehouse/metrics", false, "GET, HEAD"},
       {"/.gatehouse/parties", false, "GET, HEAD"},     {"/.gatehouse/parties/switch", false, "POST"},
       {"/.gatehouse/delegations", false, "GET, HEAD, POST"},
-      {"/.gatehouse/delegations/", true, "POST"},      {"/.gatehouse/banner.css", false, "GET, HEAD"}};
+      {"/.gatehouse/delegations/", true, "POST"},      {"/.gatehouse/banner.css", false, "GET, HEAD"},
+      {"/.gatehouse/secrets", false, "GET, HEAD, POST"}, {"/.gatehouse/secrets/remove", false, "POST"}};
   const Endpoint* endpoint = nullptr;
   for (const auto& e : endpoints)
     if (e.prefix ? path.starts_with(e.path) : path == e.path) endpoint = &e;
@@ -474,6 +476,8 @@ asio::awaitable<bool> Gateway::handle_internal(Connection& c, Parser& parser, co
   } else if (path.starts_with("/.gatehouse/parties") || path.starts_with("/.gatehouse/delegations") ||
              path == "/.gatehouse/banner.css") {
     co_return co_await handle_tenancy(c, parser, path, query);
+  } else if (path.starts_with("/.gatehouse/secrets")) {
+    co_return co_await handle_secrets(c, parser, path, query);
   }
   co_return co_await respond_error(c, parser, http::status::not_found, "Not found",
                                    "There is nothing at this address.");

@@ -68,6 +68,16 @@ class Gateway {
                                            std::string error, std::string notice, http::status status);
   asio::awaitable<bool> handle_grant(Connection& c, Parser& parser, const auth::Principal& p);
   asio::awaitable<bool> handle_revoke(Connection& c, Parser& parser, const auth::Principal& p, std::string_view id);
+  // The tenant vault's page for a tenant's superusers (gateway_secrets.cc).
+  asio::awaitable<bool> handle_secrets(Connection& c, Parser& parser, const std::string& path,
+                                       const std::string& query);
+  asio::awaitable<bool> secrets_page_answer(Connection& c, Parser& parser, const auth::Principal& p,
+                                            std::string error, std::string notice, http::status status);
+  asio::awaitable<bool> handle_secret_change(Connection& c, Parser& parser, const auth::Principal& p,
+                                             const std::string& path);
+  // 403 for a route's inject_secret the effective party has no value for.
+  asio::awaitable<bool> respond_secret_missing(Connection& c, Parser& parser, const std::string& tenant,
+                                               const std::string& secret);
   // A form of a signed-in user's page: read, and its CSRF token checked (403 otherwise).
   asio::awaitable<std::optional<FormFields>> read_checked_form(Connection& c, Parser& parser,
                                                                const auth::Principal& p, bool& keep_alive);

@@ -1,6 +1,8 @@
 // The proxy: one request relayed to its route's upstream and the answer back, both bodies
 // streamed; the identity headers and the assertion from the request's principal; the
 // delegation banner put into HTML answers on the way.
+#include <sodium.h>
+
 #include "common/log.h"
 #include "daemon/banner_injector.h"
 #include "daemon/body_reader.h"
@@ -45,6 +47,30 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
                                      const std::string& target, const auth::Principal* principal) {
   auto& creq = parser.get();
   const auto& server = c.rt->config->server;
+  // inject_secret: the effective party's own secret goes upstream, or the request does not.
+  std::string injected;
+  if (route.inject_secret && principal != nullptr) {
+    const auto& inject = *route.inject_secret;
+    const std::string& tenant = principal->effective_party;
+    const auto route_index = static_cast<std::size_t>(&route - c.rt->config->routes.data());
+    auto value = c.rt->vault.value_for(tenant, inject.secret);
+    if (!value) {
+      log::error("vault.error", {{"route", route.id()}, {"tenant", tenant}, {"secret", inject.secret},
+                                 {"code", value.error().code}, {"error", value.error().message}});
+      co_return co_await respond_error(c, parser, http::status::service_unavailable, "Temporarily unavailable",
+                                       "Please try again in a moment.");
+    }
+    if (!*value) {
+      c.rt->metrics.count_secret_injection(route_index, false);
+      log::warning("vault.secret_missing", {{"route", route.id()}, {"tenant", tenant}, {"secret", inject.secret},
+                                            {"user", principal->user.name}});
+      co_return co_await respond_secret_missing(c, parser, tenant, inject.secret);
+    }
+    c.rt->metrics.count_secret_injection(route_index, true);
+    const std::string_view v = (*value)->reveal();
+    injected.reserve(inject.prefix.size() + v.size() + inject.suffix.size());
+    injected.append(inject.prefix).append(v).append(inject.suffix);
+  }
   std::string assertion;
   if (principal != nullptr) {
     auto jwt = c.rt->assertions->issue(*principal, route.id());
@@ -60,7 +86,11 @@ asio::awaitable<bool> Gateway::proxy(Connection& c, Parser& parser, const config
   ureq.method_string(creq.method_string());
   ureq.target(target);
   ureq.version(11);
-  build_upstream_fields(creq, ureq, c.forward, principal, assertion, c.rt->own_cookies);
+  build_upstream_fields(creq, ureq, c.forward, principal, assertion, c.rt->own_cookies, c.rt->injected_headers);
+  if (!injected.empty()) {
+    ureq.set(route.inject_secret->header, injected);
+    sodium_memzero(injected.data(), injected.size());
+  }
   // The banner goes into HTML answers only when they are not compressed: ask for that
   // on such routes while it is due (an answer compressed anyway passes untouched).
   const bool banner_due = principal != nullptr && route.banner &&

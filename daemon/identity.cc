@@ -1,5 +1,6 @@
 #include "daemon/identity.h"
 
+#include <algorithm>
 #include <boost/beast/core/string.hpp>
 #include <vector>
 
@@ -70,14 +71,29 @@ std::string header_safe(std::string_view value) {
   return out;
 }
 
+bool same_header_name(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto norm = [](char c) {
+      if (c >= 'A' && c <= 'Z') return static_cast<char>(c - 'A' + 'a');
+      return c == '_' ? '-' : c;
+    };
+    if (norm(a[i]) != norm(b[i])) return false;
+  }
+  return true;
+}
+
 void build_upstream_fields(const http::fields& client, http::fields& out, const ForwardInfo& fwd,
                            const auth::Principal* principal, std::string_view assertion,
-                           const std::vector<std::string>& own_cookies) {
+                           const std::vector<std::string>& own_cookies, const std::vector<std::string>& injected) {
   const auto tokens = connection_tokens(client);
   for (const auto& f : client) {
     std::string_view name = f.name_string();
     if (is_hop_by_hop(name) || listed(tokens, name)) continue;
     if (auth::is_identity_header(name) || auth::is_forwarding_header(name)) continue;
+    if (!injected.empty() &&
+        std::any_of(injected.begin(), injected.end(), [&](const std::string& n) { return same_header_name(n, name); }))
+      continue;
     switch (f.name()) {
       case http::field::host:
       case http::field::expect:

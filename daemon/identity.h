@@ -26,11 +26,18 @@ bool is_hop_by_hop(std::string_view name);
 // Forwarded, X-Real-IP, …; any case, '_' read as '-'), without Host, Expect and
 // Content-Length (framing is set by the caller), with gatehouse's own cookies
 // (`own_cookies`, however the Cookie header writes them: auth::strip_cookie) removed;
+// and without any header named in `injected` (lower-case names of the headers routes fill
+// with a tenant's secret; any case, '_' read as '-');
 // then sets Host, X-Forwarded-For/Proto/Host and, when `principal` is not null, every
 // identity header (empty where it does not apply) and the assertion.
 void build_upstream_fields(const http::fields& client, http::fields& out, const ForwardInfo& fwd,
                            const auth::Principal* principal, std::string_view assertion,
-                           const std::vector<std::string>& own_cookies);
+                           const std::vector<std::string>& own_cookies,
+                           const std::vector<std::string>& injected = {});
+
+// Header names equal when compared case-insensitively with '_' read as '-' (CGI-style
+// servers give both spellings one variable).
+bool same_header_name(std::string_view a, std::string_view b);
 
 // Response direction: drops hop-by-hop headers and any Set-Cookie for one of
 // `own_cookies` (an application must not set or overwrite gatehouse's cookies).

@@ -189,6 +189,9 @@ Metrics::Metrics(MetricsRegistry& registry, const config::Config& config) : regi
   routes_.push_back("internal");
   routes_.push_back("unmatched");
   for (const auto& label : routes_) series_.push_back(registry_.route(label));
+  injects_.assign(routes_.size(), false);
+  for (std::size_t i = 0; i < config.routes.size(); ++i)
+    if (config.routes[i].inject_secret) injects_[route_slots_[i]] = true;
 
   for (const auto& d : config.directories) directories_.push_back(d.name);
   for (const auto& o : config.oidc) providers_.push_back(o.name);
@@ -219,6 +222,12 @@ void Metrics::observe_upstream(std::size_t route_index, std::chrono::steady_cloc
   series_[route_slots_[route_index]]->upstream.observe(std::chrono::duration<double>(elapsed).count());
 }
 
+void Metrics::count_secret_injection(std::size_t route_index, bool injected) const {
+  if (route_index >= route_slots_.size()) return;
+  RouteSeries& s = *series_[route_slots_[route_index]];
+  add(injected ? s.secret_injected : s.secret_missing);
+}
+
 void Metrics::count_login(std::string_view source, LoginOutcome outcome) const {
   add((*logins_[source_slot(source)])[static_cast<std::size_t>(outcome)]);
 }
@@ -241,6 +250,17 @@ std::string Metrics::render(const LiveState& live) const {
              "response header arrived.");
   for (std::size_t slot = 0; slot < internal_slot_; ++slot)
     series_[slot]->upstream.render(out, "gatehouse_upstream_duration_seconds", {{"route", routes_[slot]}});
+
+  out.family("gatehouse_secret_injections_total", "counter",
+             "Requests on routes with inject_secret: outcome \"injected\" (the effective party's secret "
+             "went upstream) or \"missing\" (the party has no such secret; answered 403).");
+  for (std::size_t slot = 0; slot < internal_slot_; ++slot) {
+    if (!injects_[slot]) continue;
+    out.sample("gatehouse_secret_injections_total", {{"route", routes_[slot]}, {"outcome", "injected"}},
+               load(series_[slot]->secret_injected));
+    out.sample("gatehouse_secret_injections_total", {{"route", routes_[slot]}, {"outcome", "missing"}},
+               load(series_[slot]->secret_missing));
+  }
 
   out.family("gatehouse_logins_total", "counter",
              "Login attempts by directory or provider and outcome; source is empty when no "

@@ -83,6 +83,9 @@ struct LiveState {
 struct RouteSeries {
   std::array<std::atomic<std::uint64_t>, 4> requests{};  // 2xx 3xx 4xx 5xx
   Histogram upstream;
+  // inject_secret: the effective party's secret went upstream, or it had none (403).
+  std::atomic<std::uint64_t> secret_injected{0};
+  std::atomic<std::uint64_t> secret_missing{0};
   RouteSeries();
 };
 using LoginOutcomes = std::array<std::atomic<std::uint64_t>, kLoginOutcomes>;
@@ -144,6 +147,7 @@ class Metrics {
 
   void count_request(std::size_t slot, int status) const;
   void observe_upstream(std::size_t route_index, std::chrono::steady_clock::duration elapsed) const;
+  void count_secret_injection(std::size_t route_index, bool injected) const;
   // `source`: a directory or provider name; "" (or an unknown name) when no directory
   // was asked (a throttled address, a locked account, an unusable user name).
   void count_login(std::string_view source, LoginOutcome outcome) const;
@@ -159,6 +163,7 @@ class Metrics {
   std::vector<std::string> routes_;        // label value per slot
   std::vector<RouteSeries*> series_;       // per slot
   std::vector<std::size_t> route_slots_;   // config.routes index -> slot (same id, same slot)
+  std::vector<bool> injects_;              // per slot: the route has inject_secret
   std::size_t internal_slot_ = 0;
   std::vector<std::string> directories_;
   std::vector<std::string> providers_;

@@ -1,5 +1,6 @@
 #include "daemon/pages.h"
 
+#include "config/config.h"
 #include "daemon/form.h"
 
 namespace gatehouse::daemon {
@@ -106,6 +107,18 @@ std::string login_page(const LoginPageModel& m) {
           "autocomplete=\"current-password\" required>";
   body += "<button type=\"submit\">Sign in</button></form>";
   return page("Sign in", body);
+}
+
+std::string hidden_input(std::string_view name, std::string_view value) {
+  return "<input type=\"hidden\" name=\"" + html_escape(name) + "\" value=\"" + html_escape(value) + "\">";
+}
+
+std::string utc_time_text(std::int64_t t) {
+  if (t == 0) return "—";
+  std::string s = config::format_rfc3339(t);
+  s[10] = ' ';
+  s.pop_back();
+  return s;
 }
 
 std::string error_page(int status, std::string_view title, std::string_view message) {

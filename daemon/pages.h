@@ -1,6 +1,7 @@
 #pragma once
 // The HTML people see: the login form and error pages. Self-contained (no external
 // assets), accessible (labels, lang, focus order), escaped everywhere.
+#include <cstdint>
 #include <string>
 #include <vector>
 #include <string_view>
@@ -8,6 +9,10 @@
 namespace gatehouse::daemon {
 
 std::string html_escape(std::string_view text);
+// <input type="hidden"> with both attributes escaped.
+std::string hidden_input(std::string_view name, std::string_view value);
+// "2026-12-03 15:00:00" (UTC; pages say so in their text); "—" for 0.
+std::string utc_time_text(std::int64_t unix_seconds);
 
 // A complete page in gatehouse's style: `body` inside <main>, `banner` (already HTML:
 // the delegation bar) above it.

@@ -22,6 +22,7 @@ Runtime::Runtime(std::shared_ptr<const config::Config> cfg, const Foundation& ba
       db(base.db),
       usage(base.usage),
       notifications(base.notifications),
+      vault(base.vault),
       router(config),
       metrics(base.metrics, *config),
       secure_cookies(config->server.public_url.scheme == "https" || !config->server.tls_cert_file.empty()) {
@@ -32,6 +33,14 @@ Runtime::Runtime(std::shared_ptr<const config::Config> cfg, const Foundation& ba
   session_cookie = secure_cookies && !prefixed ? "__Host-" + name : name;
   csrf_cookie = session_cookie + "_csrf";
   own_cookies = {session_cookie, csrf_cookie};
+  for (const auto& route : config->routes) {
+    if (!route.inject_secret) continue;
+    std::string name = route.inject_secret->header;
+    for (char& c : name)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (std::find(injected_headers.begin(), injected_headers.end(), name) == injected_headers.end())
+      injected_headers.push_back(std::move(name));
+  }
   if (session_cookie != name) own_cookies.insert(own_cookies.end(), {name, name + "_csrf"});
   own_cookies.push_back(std::string(auth::kOidcFlowCookiePrefix) + "*");
 }
@@ -81,7 +90,7 @@ Result<std::shared_ptr<Runtime>> Runtime::build(std::shared_ptr<const config::Co
 
   rt->audit = std::make_unique<auth::Audit>(config->audit, *base.db, base.clock);
   rt->sessions = std::make_unique<auth::SessionManager>(
-      *base.db, base.clock, auth::SessionCodec(base.master.derive(auth::KeyPurpose::session_cookie)),
+      *base.db, base.clock, auth::SessionCodec(base.keys.session_cookie),
       config->session);
   rt->sessions->on_expired([audit = rt->audit.get()](const store::SessionRecord& r, std::string_view why) {
     (void)audit->record(auth::AuditEvent{auth::AuditEventType::session_expired, r.user, std::nullopt, r.source, "",
@@ -97,8 +106,8 @@ Result<std::shared_ptr<Runtime>> Runtime::build(std::shared_ptr<const config::Co
   });
   rt->lockout = previous != nullptr ? std::make_unique<auth::Lockout>(config->lockout, *previous->lockout)
                                     : std::make_unique<auth::Lockout>(config->lockout, *base.db, base.clock);
-  const auto flow_key = base.master.derive(auth::KeyPurpose::oidc_flow);
-  const auto token_key = base.master.derive(auth::KeyPurpose::oidc_tokens);
+  const auto& flow_key = base.keys.oidc_flow;
+  const auto& token_key = base.keys.oidc_tokens;
   rt->oidc = previous != nullptr
                  ? std::make_unique<auth::OidcLogin>(rt->providers, *rt->sessions, *rt->audit, flow_key, token_key,
                                                      base.clock, *previous->oidc)
@@ -135,7 +144,6 @@ std::vector<std::string> restart_only_changes(const config::Config& running, con
   changed("[server] threads", std::to_string(running.server.threads), std::to_string(next.server.threads));
   changed("[store] backend", running.store.backend, next.store.backend);
   changed("[store] path", running.store.path, next.store.path);
-  changed("[keys] master_key_file", running.keys.master_key_file, next.keys.master_key_file);
   return out;
 }
 

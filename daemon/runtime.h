@@ -9,7 +9,8 @@
 
 #include "auth/assertion_issuer.h"
 #include "auth/audit.h"
-#include "auth/keys.h"
+#include "vault/system_keys.h"
+#include "vault/vault.h"
 #include "auth/lockout.h"
 #include "auth/login.h"
 #include "auth/oidc_login.h"
@@ -39,7 +40,8 @@ struct NotReady {
 // the login writer and the metric series.
 struct Foundation {
   std::shared_ptr<store::SqliteStore> db;
-  const auth::MasterKey& master;
+  const vault::SystemKeys& keys;
+  vault::Vault& vault;
   const auth::AssertionSigner& signer;
   const Clock& clock;
   store::GroupCommit& writer;
@@ -78,6 +80,10 @@ struct Runtime {
   std::unique_ptr<tenancy::PrincipalResolver> principals;
   tenancy::UsageCounter& usage;
   Notifications& notifications;
+  vault::Vault& vault;
+  // Lower-cased names of every route's inject_secret header: a client's header of one
+  // of these names is removed from every request, on every route.
+  std::vector<std::string> injected_headers;
   Router router;
   Metrics metrics;
   bool secure_cookies = false;
@@ -93,8 +99,7 @@ struct Runtime {
   Runtime(std::shared_ptr<const config::Config> config, const Foundation& base);
 };
 
-// Settings a reload cannot change (the listener, the worker threads, the store, the
-// master key): one message per change, naming the running and the new value.
+// Settings a reload cannot change (the listener, the worker threads, the store): one message per change, naming the running and the new value.
 std::vector<std::string> restart_only_changes(const config::Config& running, const config::Config& next);
 
 }  // namespace gatehouse::daemon

@@ -1,5 +1,6 @@
 #include "daemon/server.h"
 
+#include <sodium.h>
 #include <systemd/sd-daemon.h>
 
 #include <sys/socket.h>
@@ -14,7 +15,7 @@
 #include "auth/assertion.h"
 #include "auth/assertion_issuer.h"
 #include "auth/csrf.h"
-#include "auth/keys.h"
+#include "crypto/keys.h"
 #include "auth/login.h"
 #include "auth/oidc_login.h"
 #include "auth/session_manager.h"
@@ -97,6 +98,8 @@ asio::awaitable<void> tenancy_loop(asio::thread_pool& blocking, Gateway& gateway
     auto rt = gateway.runtime();
     co_await run_blocking(blocking, [&] {
       if (auto n = rt->tenancy->sweep(); !n) log::warning("tenancy.sweep_failed", {{"error", n.error().message}});
+      // A secret changed by the CLI or another instance is used from the next second on.
+      if (auto st = rt->vault.refresh(); !st) log::warning("vault.refresh_failed", {{"error", st.error().message}});
       if (tick % 5 == 0)
         if (auto st = rt->usage.flush(); !st) log::warning("usage.flush_failed", {{"error", st.error().message}});
       return 0;
@@ -206,6 +209,7 @@ class Reloader {
  private:
   struct Outcome {
     std::shared_ptr<Runtime> runtime;
+    std::shared_ptr<const crypto::Keyring> keyring;
     std::vector<std::string> errors;
   };
 
@@ -230,6 +234,20 @@ class Reloader {
       if (!o.errors.empty()) return o;
       o.errors = restart_only_changes(*current->config, *loaded.config);
       if (!o.errors.empty()) return o;
+      // Key files are read again: a master key change needs no restart.
+      auto ring = crypto::load_keyring(loaded.config->keys.master_key_file,
+                                       loaded.config->keys.previous_master_key_files);
+      if (!ring) {
+        o.errors.push_back(file + ": [keys] " + ring.error().message);
+        return o;
+      }
+      if (auto opens = vault::check_keyring(*base_.db, *base_.db, *ring); !opens) {
+        o.errors.push_back(file + ": [keys] these key files cannot open what the store holds (" +
+                           opens.error().message + "); keep the old key in previous_master_key_files until "
+                           "`gatehouse keys rewrap` has run");
+        return o;
+      }
+      o.keyring = std::make_shared<crypto::Keyring>(std::move(ring.value()));
       auto built = Runtime::build(loaded.config, base_, current.get());
       if (!built) o.errors.push_back(built.error().message);
       else o.runtime = std::move(built).value();
@@ -254,6 +272,7 @@ class Reloader {
     }
     log::set_format(out.runtime->config->log.format);
     log::set_min_level(out.runtime->config->log.level);
+    base_.vault.set_keyring(out.keyring);
     auto old = gateway_.install(out.runtime);
     co_await run_blocking(blocking_, [&] {
       base_.notifications.configure(*out.runtime->config);
@@ -332,12 +351,16 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   if (!opened) return fail(opened.error());
   std::shared_ptr<store::SqliteStore> db = std::move(opened.value());
 
-  auto master = auth::MasterKey::load_or_create(config->keys.master_key_file);
-  if (!master) return fail(master.error());
-  auto signer = auth::AssertionSigner::load_or_create(*db, *master);
+  auto ring = crypto::load_keyring(config->keys.master_key_file, config->keys.previous_master_key_files);
+  if (!ring) return fail(ring.error());
+  std::shared_ptr<const crypto::Keyring> keyring = std::make_shared<crypto::Keyring>(std::move(ring.value()));
+  auto system_keys = vault::load_system_keys(*db, *keyring, [] { return auth::AssertionSigner::new_private_jwk(); });
+  if (!system_keys) return fail(system_keys.error());
+  auto signer = auth::AssertionSigner::from_jwk(system_keys->signing_jwk);
   if (!signer) return fail(signer.error());
 
   SystemClock clock;
+  vault::Vault tenant_vault(*db, *db, keyring, clock);
   const std::int64_t started_at = clock.now();
   // Login writes (lockout, session, audit) from the event loops, many to a transaction.
   store::GroupCommit writer(*db);
@@ -346,11 +369,11 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
   // E-mails from the outbox, on a thread of their own.
   Notifications notifications(*db, *db, clock, metrics);
   notifications.configure(*config);
-  const Foundation base{db, *master, **signer, clock, writer, metrics, usage, notifications};
+  const Foundation base{db, *system_keys, tenant_vault, **signer, clock, writer, metrics, usage, notifications};
   auto first = Runtime::build(config, base, nullptr);
   if (!first) return fail(first.error());
 
-  auth::CsrfGuard csrf(master->derive(auth::KeyPurpose::csrf), clock);
+  auth::CsrfGuard csrf(system_keys->csrf, clock);
   // Blocking work: local password hashing (which limits itself to the cores),
   // readiness checks, reloads, housekeeping. LDAP logins wait in the event loops instead.
   asio::thread_pool blocking(std::max(2u, std::thread::hardware_concurrency()));

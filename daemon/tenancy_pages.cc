@@ -9,17 +9,8 @@
 namespace gatehouse::daemon {
 namespace {
 
-std::string when(std::int64_t t) {
-  if (t == 0) return "—";
-  std::string s = config::format_rfc3339(t);
-  s[10] = ' ';
-  s.pop_back();  // "2026-12-03 15:00:00" (UTC, said in the heading)
-  return s;
-}
-
-std::string hidden(std::string_view name, std::string_view value) {
-  return "<input type=\"hidden\" name=\"" + html_escape(name) + "\" value=\"" + html_escape(value) + "\">";
-}
+std::string when(std::int64_t t) { return utc_time_text(t); }
+std::string hidden(std::string_view name, std::string_view value) { return hidden_input(name, value); }
 
 std::string state_text(const store::Delegation& d, std::int64_t now) {
   switch (store::delegation_state(d, now)) {

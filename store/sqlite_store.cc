@@ -582,6 +582,29 @@ Result<std::string> SqliteStore::put_value_if_absent(const std::string& key,
   });
 }
 
+Result<bool> SqliteStore::replace_value(const std::string& key, const std::string& expected,
+                                        const std::string& value) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare("UPDATE kv SET value = ?3 WHERE key = ?1 AND value = ?2");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.text(1, key).blob(2, expected.data(), expected.size()).blob(3, value.data(), value.size());
+  if (q.step() != SQLITE_DONE) return io_error(d.db, "replace value");
+  return sqlite3_changes(d.db) == 1;
+}
+
+Result<bool> SqliteStore::remove_value(const std::string& key) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = *impl_;
+  auto stmt = d.prepare("DELETE FROM kv WHERE key = ?1");
+  if (!stmt) return stmt.error();
+  Query q(*stmt);
+  q.text(1, key);
+  if (q.step() != SQLITE_DONE) return io_error(d.db, "remove value");
+  return sqlite3_changes(d.db) == 1;
+}
+
 }  // namespace gatehouse::store
 
 namespace gatehouse::store {

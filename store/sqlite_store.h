@@ -10,6 +10,7 @@
 
 #include "store/store.h"
 #include "store/tenancy_store.h"
+#include "store/vault_store.h"
 
 namespace gatehouse::store {
 
@@ -20,7 +21,8 @@ class SqliteStore final : public TenantStore,
                           public LockoutStore,
                           public AuditStore,
                           public BatchStore,
-                          public TenancyStore {
+                          public TenancyStore,
+                          public VaultStore {
  public:
   // Opens (creating if needed) and migrates. Errors: "store.open", "store.migrate"
   // (also when the file was migrated by a newer gatehouse).
@@ -53,6 +55,9 @@ class SqliteStore final : public TenantStore,
 
   Result<std::optional<std::string>> get_value(const std::string& key) override;
   Result<std::string> put_value_if_absent(const std::string& key, const std::string& value) override;
+  Result<bool> replace_value(const std::string& key, const std::string& expected,
+                             const std::string& value) override;
+  Result<bool> remove_value(const std::string& key) override;
 
   Result<LockoutState> lockout_state(const LockoutQuery& query) override;
   Result<FailureTally> record_failure(const FailureRecord& failure) override;
@@ -123,6 +128,22 @@ class SqliteStore final : public TenantStore,
   Status add_usage(std::span<const UsageRow> rows) override;
   Result<std::vector<UsageReportRow>> usage_report(const UsageQuery& query) override;
   Result<std::vector<DelegationUsage>> delegation_usage(const std::string& tenant) override;
+
+  Result<std::optional<TenantKeyRecord>> find_tenant_key(const std::string& tenant) override;
+  Result<TenantKeyRecord> add_tenant_key_if_absent(const TenantKeyRecord& key) override;
+  Result<std::vector<TenantKeyRecord>> list_tenant_keys() override;
+  Result<bool> rewrap_tenant_key(const std::string& tenant, const std::string& key_id,
+                                 const std::string& expected, const std::string& wrapped) override;
+  Result<std::optional<VaultSecretRecord>> find_vault_secret(const std::string& tenant,
+                                                             const std::string& name) override;
+  Result<std::vector<VaultSecretRecord>> list_vault_secrets(const std::string& tenant) override;
+  Result<std::int64_t> last_vault_version(const std::string& tenant, const std::string& name) override;
+  Result<bool> put_vault_secret(const VaultSecretRecord& secret, const std::string& key_id) override;
+  Result<bool> remove_vault_secret(const std::string& tenant, const std::string& name, std::int64_t at,
+                                   const std::string& by) override;
+  Result<bool> replace_tenant_key(const std::string& old_key_id, const TenantKeyRecord& fresh,
+                                  const std::vector<VaultSecretRecord>& resealed) override;
+  Result<std::int64_t> vault_generation() override;
 
  private:
   struct Impl;

@@ -117,6 +117,10 @@ class KeyValueStore {
   // Inserts only if absent; returns the value that is stored afterwards (so two
   // processes racing to create a key agree on one).
   virtual Result<std::string> put_value_if_absent(const std::string& key, const std::string& value) = 0;
+  // Replaces the value if it is still `expected`; false when it changed or is absent.
+  virtual Result<bool> replace_value(const std::string& key, const std::string& expected,
+                                     const std::string& value) = 0;
+  virtual Result<bool> remove_value(const std::string& key) = 0;
 };
 
 // --- lockout ---------------------------------------------------------------------

@@ -22,8 +22,6 @@ namespace gatehouse::auth {
 namespace {
 
 using nlohmann::json;
-using testing_support::FakeKeyValueStore;
-using testing_support::random_master_key;
 
 struct Jwt {
   std::string header_b64, payload_b64, signature_b64;
@@ -156,74 +154,51 @@ Claims sample_claims() {
   return c;
 }
 
-std::unique_ptr<AssertionSigner> make_signer(store::KeyValueStore& kv, const MasterKey& master) {
-  auto s = AssertionSigner::load_or_create(kv, master);
+std::unique_ptr<AssertionSigner> make_signer(const Secret& jwk) {
+  auto s = AssertionSigner::from_jwk(jwk);
   EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
   return s.ok() ? std::move(s.value()) : nullptr;
 }
 
-TEST(AssertionSignerTest, KeyIsPersistedSealedAndReloadedWithTheSameKid) {
-  FakeKeyValueStore kv;
-  const MasterKey master = random_master_key();
-  auto first = make_signer(kv, master);
-  ASSERT_NE(first, nullptr);
-  ASSERT_EQ(kv.values.size(), 1u);
-  const std::string stored = kv.values.begin()->second;
-  EXPECT_EQ(stored.find("\"d\""), std::string::npos) << "the private key is stored in the clear";
-  EXPECT_EQ(stored.find("P-256"), std::string::npos) << "the stored key is not sealed";
+std::unique_ptr<AssertionSigner> make_signer() {
+  auto jwk = AssertionSigner::new_private_jwk();
+  EXPECT_TRUE(jwk.ok());
+  return jwk.ok() ? make_signer(*jwk) : nullptr;
+}
 
-  auto second = make_signer(kv, master);
-  ASSERT_NE(second, nullptr);
+// Where the key is kept (sealed, once per installation) is vault/system_keys, tested in
+// unit/vault; here: one JWK gives one signer, wherever it is loaded.
+TEST(AssertionSignerTest, TheSameJwkGivesTheSameKidAndVerifyingSignatures) {
+  auto jwk = AssertionSigner::new_private_jwk();
+  ASSERT_TRUE(jwk.ok());
+  EXPECT_NE(jwk->reveal().find("\"d\""), std::string::npos) << "a private JWK carries d";
+  auto first = make_signer(*jwk);
+  auto second = make_signer(*jwk);
+  ASSERT_TRUE(first && second);
   EXPECT_EQ(second->key_id(), first->key_id());
   EXPECT_EQ(second->jwks_json(), first->jwks_json());
-  EXPECT_EQ(kv.values.size(), 1u);
-  EXPECT_EQ(kv.values.begin()->second, stored) << "an existing key must not be replaced";
-
-  // A token from one instance verifies with the JWKS of the other.
+  EXPECT_EQ(second->jwks_json().find("\"d\""), std::string::npos) << "the JWKS must not publish d";
   auto jwt = first->sign(sample_claims());
   ASSERT_TRUE(jwt.ok());
   EXPECT_TRUE(cjose_verifies(public_key(*second), *jwt));
 }
 
-TEST(AssertionSignerTest, FreshStoresGetDifferentKeys) {
-  FakeKeyValueStore a, b;
-  const MasterKey master = random_master_key();
-  auto sa = make_signer(a, master);
-  auto sb = make_signer(b, master);
+TEST(AssertionSignerTest, NewJwksAreDifferentKeys) {
+  auto sa = make_signer();
+  auto sb = make_signer();
   ASSERT_TRUE(sa && sb);
   EXPECT_NE(sa->key_id(), sb->key_id());
 }
 
-TEST(AssertionSignerTest, AnotherMasterKeyCannotOpenTheStoredKey) {
-  FakeKeyValueStore kv;
-  ASSERT_NE(make_signer(kv, random_master_key()), nullptr);
-  const std::string stored = kv.values.begin()->second;
-  auto other = AssertionSigner::load_or_create(kv, random_master_key());
-  ASSERT_FALSE(other.ok());
-  EXPECT_EQ(other.error().code, "assertion.key");
-  EXPECT_EQ(kv.values.begin()->second, stored) << "a failed open must not overwrite the key";
-}
-
-TEST(AssertionSignerTest, CorruptStoredKeyIsAnError) {
-  FakeKeyValueStore kv;
-  const MasterKey master = random_master_key();
-  ASSERT_NE(make_signer(kv, master), nullptr);
-  auto& stored = kv.values.begin()->second;
-  stored[stored.size() / 2] ^= 0x01;
-  EXPECT_FALSE(AssertionSigner::load_or_create(kv, master).ok());
-  stored = "short";
-  EXPECT_FALSE(AssertionSigner::load_or_create(kv, master).ok());
-}
-
-TEST(AssertionSignerTest, StoreFailureIsAnError) {
-  FakeKeyValueStore kv;
-  kv.fail = true;
-  EXPECT_FALSE(AssertionSigner::load_or_create(kv, random_master_key()).ok());
+TEST(AssertionSignerTest, MalformedJwkIsAnError) {
+  for (std::string bad : {"", "{}", "not json", "{\"kty\":\"EC\"}", "{\"kty\":\"oct\",\"k\":\"AAAA\"}", "[1,2]"}) {
+    auto signer = AssertionSigner::from_jwk(Secret(bad));
+    EXPECT_FALSE(signer.ok()) << bad;
+  }
 }
 
 TEST(AssertionSignerTest, JwksHoldsOnePublicP256SigningKey) {
-  FakeKeyValueStore kv;
-  auto signer = make_signer(kv, random_master_key());
+  auto signer = make_signer();
   ASSERT_NE(signer, nullptr);
   const json jwks = json::parse(signer->jwks_json());
   ASSERT_TRUE(jwks.contains("keys"));
@@ -247,8 +222,7 @@ TEST(AssertionSignerTest, JwksHoldsOnePublicP256SigningKey) {
 }
 
 TEST(AssertionSignerTest, SignedJwtHasEs256HeaderAndAllClaims) {
-  FakeKeyValueStore kv;
-  auto signer = make_signer(kv, random_master_key());
+  auto signer = make_signer();
   ASSERT_NE(signer, nullptr);
   const Claims c = sample_claims();
   auto compact = signer->sign(c);
@@ -279,8 +253,7 @@ TEST(AssertionSignerTest, SignedJwtHasEs256HeaderAndAllClaims) {
 }
 
 TEST(AssertionSignerTest, ClaimsWithQuotesAndNewlinesStayValidJson) {
-  FakeKeyValueStore kv;
-  auto signer = make_signer(kv, random_master_key());
+  auto signer = make_signer();
   ASSERT_NE(signer, nullptr);
   Claims c = sample_claims();
   c.subject = "a\"b\\c\nd";
@@ -294,8 +267,7 @@ TEST(AssertionSignerTest, ClaimsWithQuotesAndNewlinesStayValidJson) {
 }
 
 TEST(AssertionSignerTest, SignatureVerifiesAndFailsAfterAnyPayloadChange) {
-  FakeKeyValueStore kv;
-  auto signer = make_signer(kv, random_master_key());
+  auto signer = make_signer();
   ASSERT_NE(signer, nullptr);
   const json key = public_key(*signer);
   auto compact = signer->sign(sample_claims());
@@ -323,10 +295,8 @@ TEST(AssertionSignerTest, SignatureVerifiesAndFailsAfterAnyPayloadChange) {
 }
 
 TEST(AssertionSignerTest, SignatureFromAnotherKeyDoesNotVerify) {
-  FakeKeyValueStore a, b;
-  const MasterKey master = random_master_key();
-  auto sa = make_signer(a, master);
-  auto sb = make_signer(b, master);
+  auto sa = make_signer();
+  auto sb = make_signer();
   ASSERT_TRUE(sa && sb);
   auto jwt = sb->sign(sample_claims());
   ASSERT_TRUE(jwt.ok());
@@ -337,8 +307,7 @@ TEST(AssertionSignerTest, SignatureFromAnotherKeyDoesNotVerify) {
 TEST(AssertionSignerTest, ThreeHundredSignaturesAllVerify) {
   // An R or S with a leading zero byte (about 1 in 128 signatures) exposes encodings
   // that drop or misplace it.
-  FakeKeyValueStore kv;
-  auto signer = make_signer(kv, random_master_key());
+  auto signer = make_signer();
   ASSERT_NE(signer, nullptr);
   const json key = public_key(*signer);
   Claims c = sample_claims();
@@ -363,10 +332,10 @@ TEST(AssertionSignerTest, ThreeHundredSignaturesAllVerify) {
 TEST(AssertionSignerTest, ManyFreshKeysPublishFullLengthCoordinatesThatVerify) {
   // About 1 key in 64 has a coordinate with a leading zero byte; a JWK must still carry
   // it at full length (RFC 7518 6.2.1.2) or verifiers reject or misread the key.
-  const MasterKey master = random_master_key();
   for (int i = 0; i < 200; ++i) {
-    FakeKeyValueStore kv;
-    auto signer = make_signer(kv, master);
+    auto jwk = AssertionSigner::new_private_jwk();
+    ASSERT_TRUE(jwk.ok());
+    auto signer = make_signer(*jwk);
     ASSERT_NE(signer, nullptr);
     const json key = public_key(*signer);
     auto x = base64url_decode(key.value("x", ""));
@@ -378,8 +347,8 @@ TEST(AssertionSignerTest, ManyFreshKeysPublishFullLengthCoordinatesThatVerify) {
     ASSERT_TRUE(jwt.ok());
     EXPECT_TRUE(cjose_verifies(key, *jwt)) << "key " << i;
     EXPECT_TRUE(openssl_verifies(key, *jwt)) << "key " << i;
-    // Reloading from the store must give the same published key.
-    auto again = make_signer(kv, master);
+    // Loading the same private JWK again must give the same published key.
+    auto again = make_signer(*jwk);
     ASSERT_NE(again, nullptr);
     EXPECT_EQ(again->jwks_json(), signer->jwks_json()) << "key " << i;
   }
@@ -404,7 +373,7 @@ class AssertionIssuerTest : public ::testing::Test {
  protected:
   static constexpr std::int64_t kTtl = 120;
   void SetUp() override {
-    signer_ = make_signer(kv_, random_master_key());
+    signer_ = make_signer();
     ASSERT_NE(signer_, nullptr);
     issuer_ = std::make_unique<AssertionIssuer>(*signer_, clock_, "https://gate.example.org", kTtl);
   }
@@ -414,7 +383,6 @@ class AssertionIssuerTest : public ::testing::Test {
     return jwt.ok() ? *jwt : std::string();
   }
 
-  FakeKeyValueStore kv_;
   std::unique_ptr<AssertionSigner> signer_;
   FakeClock clock_{1'700'000'000};
   std::unique_ptr<AssertionIssuer> issuer_;

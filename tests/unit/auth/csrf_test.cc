@@ -16,7 +16,7 @@ using testing_support::random_key;
 
 struct CsrfGuardTest : ::testing::Test {
   FakeClock clock;
-  Key key = random_key();
+  crypto::Key key = random_key();
   CsrfGuard guard{key, clock};
 };
 

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "auth/keys.h"
+#include "crypto/keys.h"
 #include "common/result.h"
 #include "common/secret.h"
 #include "directory/directory.h"
@@ -23,14 +23,15 @@
 
 namespace gatehouse::auth::testing_support {
 
+using crypto::Key;
+using crypto::MasterKey;
+
 inline Key random_key() {
   if (sodium_init() < 0) throw std::runtime_error("sodium_init failed");
-  Key k;
-  randombytes_buf(k.data(), k.size());
-  return k;
+  return Key::random();
 }
 
-inline MasterKey random_master_key() { return MasterKey::from_bytes(random_key()); }
+inline MasterKey random_master_key() { return MasterKey::from_key(random_key()); }
 
 class FakeSessionStore final : public store::SessionStore {
  public:
@@ -151,6 +152,19 @@ class FakeKeyValueStore final : public store::KeyValueStore {
     ++put_calls;
     if (fail) return make_error("store.io", "injected put failure");
     return values.emplace(key, value).first->second;
+  }
+
+  Result<bool> replace_value(const std::string& key, const std::string& expected, const std::string& value) override {
+    if (fail) return make_error("store.io", "injected replace failure");
+    auto it = values.find(key);
+    if (it == values.end() || it->second != expected) return false;
+    it->second = value;
+    return true;
+  }
+
+  Result<bool> remove_value(const std::string& key) override {
+    if (fail) return make_error("store.io", "injected remove failure");
+    return values.erase(key) == 1;
   }
 
   std::map<std::string, std::string> values;

@@ -63,7 +63,7 @@ struct Harness {
     return r.ok() ? *r : nullptr;
   }
 
-  Key key;
+  crypto::Key key;
   FakeClock clock;
   FakeSessionStore store;
   SessionManager manager;

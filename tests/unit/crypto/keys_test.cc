@@ -1,4 +1,4 @@
-#include "auth/keys.h"
+#include "crypto/keys.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -15,10 +15,10 @@
 
 #include "unit/auth/fakes.h"
 
-namespace gatehouse::auth {
+namespace gatehouse::crypto {
+using auth::testing_support::TempDir;
 namespace {
 
-using testing_support::TempDir;
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -127,7 +127,7 @@ TEST(MasterKeyTest, RawAndHexSpellingsOfOneKeyAreEquivalent) {
 
   auto reference = MasterKey::load_or_create(dir.file("raw.key"));
   ASSERT_TRUE(reference.ok()) << reference.error().message;
-  EXPECT_TRUE(same_derived_keys(*reference, MasterKey::from_bytes([&] {
+  EXPECT_TRUE(same_derived_keys(*reference, MasterKey::from_key([&] {
     Key k;
     std::memcpy(k.data(), raw.data(), raw.size());
     return k;
@@ -212,4 +212,4 @@ TEST(MasterKeyTest, CredentialIsNeverCreated) {
 }
 
 }  // namespace
-}  // namespace gatehouse::auth
+}  // namespace gatehouse::crypto

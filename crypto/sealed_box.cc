@@ -1,10 +1,10 @@
-#include "auth/sealed_box.h"
+#include "crypto/sealed_box.h"
 
 #include <sodium.h>
 
 #include "common/encoding.h"
 
-namespace gatehouse::auth {
+namespace gatehouse::crypto {
 
 namespace {
 constexpr std::size_t kNonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
@@ -39,4 +39,4 @@ std::optional<std::string> SealedBox::open(std::string_view sealed, std::size_t 
   return plain;
 }
 
-}  // namespace gatehouse::auth
+}  // namespace gatehouse::crypto

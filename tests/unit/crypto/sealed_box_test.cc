@@ -1,14 +1,14 @@
-#include "auth/sealed_box.h"
+#include "crypto/sealed_box.h"
 
 #include <gtest/gtest.h>
 
 #include "common/encoding.h"
 #include "unit/auth/fakes.h"
 
-namespace gatehouse::auth {
+namespace gatehouse::crypto {
 namespace {
 
-using testing_support::random_key;
+using auth::testing_support::random_key;
 
 TEST(SealedBox, OpensWhatItSealed) {
   SealedBox box(random_key(), "ctx-a");
@@ -50,4 +50,4 @@ TEST(SealedBox, TamperedTruncatedOrOversizedInputIsRefused) {
 }
 
 }  // namespace
-}  // namespace gatehouse::auth
+}  // namespace gatehouse::crypto

@@ -7,13 +7,13 @@
 #include <string>
 #include <string_view>
 
-#include "auth/keys.h"
+#include "crypto/keys.h"
 
-namespace gatehouse::auth {
+namespace gatehouse::crypto {
 
 class SealedBox {
  public:
-  SealedBox(const Key& key, std::string context) : key_(key), context_(std::move(context)) {}
+  SealedBox(const Key& key, std::string context) : key_(key.clone()), context_(std::move(context)) {}
   std::string seal(std::string_view plaintext) const;
   // nullopt for anything not sealed by this key and context, or longer than max_bytes
   // once opened (checked before decoding).
@@ -24,4 +24,4 @@ class SealedBox {
   std::string context_;
 };
 
-}  // namespace gatehouse::auth
+}  // namespace gatehouse::crypto
