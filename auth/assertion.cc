@@ -47,6 +47,18 @@ Result<Secret> AssertionSigner::new_private_jwk() {
 
 Result<std::unique_ptr<AssertionSigner>> AssertionSigner::from_jwk(const Secret& private_jwk) {
   const std::string_view plain = private_jwk.reveal();
+  {
+    // Only an EC P-256 private key signs ES256; anything else is refused before cjose.
+    auto j = nlohmann::json::parse(plain, nullptr, false);
+    auto text = [&](const char* k) { return j.is_object() && j.contains(k) && j[k].is_string(); };
+    const bool ok = text("kty") && j["kty"] == "EC" && text("crv") && j["crv"] == "P-256" && text("x") && text("y") &&
+                    text("d");
+    if (text("d")) {
+      auto& d = j["d"].get_ref<std::string&>();
+      sodium_memzero(d.data(), d.size());
+    }
+    if (!ok) return make_error("assertion.key", "the signing key is not an EC P-256 private JWK");
+  }
   cjose_err err{};
   cjose_jwk_t* jwk = cjose_jwk_import(plain.data(), plain.size(), &err);
   if (jwk == nullptr) return make_error("assertion.key", cjose_message(err));

@@ -121,14 +121,17 @@ bool valid_cookie_name(std::string_view name) {
 // frames the message, routes it, carries the client's cookies or gatehouse's own claims.
 std::optional<std::string> injected_header_problem(std::string_view name) {
   if (!valid_cookie_name(name)) return quote(std::string(name)) + " is not a header name";
-  const std::string l = lower(name);
+  // '_' read as '-': CGI-style servers give both spellings one variable.
+  std::string l = lower(name);
+  for (char& c : l)
+    if (c == '_') c = '-';
   static constexpr std::string_view reserved[] = {
       "host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer",
       "proxy-connection", "proxy-authorization", "proxy-authenticate", "cookie", "set-cookie", "forwarded",
       "expect", "content-type", "content-encoding"};
   for (auto r : reserved)
     if (l == r) return quote(std::string(name)) + " is a header gatehouse or HTTP itself controls; use another one";
-  if (l.rfind("x-forwarded-", 0) == 0 || l.rfind("x-gatehouse-", 0) == 0 || l.rfind("x-gatehouse_", 0) == 0)
+  if (l.rfind("x-forwarded-", 0) == 0 || l.rfind("x-gatehouse-", 0) == 0 || l == "x-real-ip")
     return quote(std::string(name)) + " is a header gatehouse sets itself; use another one";
   return std::nullopt;
 }

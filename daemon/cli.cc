@@ -27,6 +27,7 @@
 #include "daemon/cli_common.h"
 #include "daemon/cli_tenancy.h"
 #include "daemon/cli_vault.h"
+#include "vault/vault.h"
 #include "daemon/echo_app.h"
 #include "daemon/server.h"
 #include "directory/local_directory.h"
@@ -422,6 +423,8 @@ int run_demo(std::string listen) {
        << "[[tenant]]\nname = \"globex\"\ndisplay_name = \"Globex Consulting\"\nsuperuser_groups = [\"admins\"]\n\n"
        << "[[route]]\npath_prefix = \"/public\"\nupstream = \"" << echo_url << "\"\npublic = true\n\n"
        << "[[route]]\npath_prefix = \"/acme\"\nupstream = \"" << echo_url << "\"\ntenants = [\"acme\"]\n\n"
+       << "[[route]]\npath_prefix = \"/api\"\nupstream = \"" << echo_url
+       << "\"\ninject_secret = { header = \"Authorization\", secret = \"api-token\", format = \"Bearer {}\" }\n\n"
        << "[[route]]\npath_prefix = \"/\"\nupstream = \"" << echo_url << "\"\n";
   const auto config_path = dir / "gatehouse.toml";
   {
@@ -467,6 +470,14 @@ int run_demo(std::string listen) {
     d.granted_by = "demo";
     d.created_at = std::time(nullptr);
     if (auto id = db->add_delegation(d); !id) return store_error(id.error());
+    // Each organisation's own API token, handed to /api for whoever acts for it.
+    auto ring = crypto::load_keyring(loaded.config->keys.master_key_file, {});
+    if (!ring) return store_error(ring.error());
+    SystemClock clock;
+    vault::Vault vault(*db, *db, std::make_shared<const crypto::Keyring>(std::move(ring.value())), clock);
+    for (const char* tenant : {"acme", "globex"})
+      if (auto v = vault.set(tenant, "api-token", Secret(std::string("demo-token-of-") + tenant), "demo"); !v)
+        return store_error(v.error());
   }
   ServeHooks hooks;
   hooks.on_listening = [&](const std::string&) {
@@ -479,6 +490,9 @@ int run_demo(std::string listen) {
               << "    http://" << hostport << "/.gatehouse/parties   and then open  http://" << hostport
               << "/acme  (Acme only)\n"
               << "  alice manages Acme's delegations at  http://" << hostport << "/.gatehouse/delegations\n"
+              << "    and its secrets at  http://" << hostport << "/.gatehouse/secrets\n"
+              << "  /api receives the API token of the organisation you act for (Authorization header):\n"
+              << "    http://" << hostport << "/api   (carol gets Globex's, or Acme's once switched)\n"
               << "\n  Public page (no login):  http://" << hostport << "/public\n"
               << "  Who am I (JSON):         http://" << hostport << "/.gatehouse/whoami\n"
               << "  Signing keys (JWKS):     http://" << hostport << "/.gatehouse/jwks.json\n"

@@ -1,5 +1,6 @@
 #include "directory/ldap_directory.h"
 
+#include <sodium.h>
 #include <fcntl.h>
 #include <unistd.h>
 

@@ -59,7 +59,7 @@ TEST(AuditEventNames, AreTheNamesOfTheContractAndRoundTrip) {
                                              "user.enabled", "delegation.granted", "delegation.revoked",
                                              "delegation.expired", "party.switched", "notification.queued",
                                              "notification.sent", "notification.failed",
-                                             "tenant.superuser_added", "tenant.superuser_removed"}));
+                                             "tenant.superuser_added", "tenant.superuser_removed", "secret.set", "secret.removed", "secret.key_rotated", "keys.rewrapped"}));
   EXPECT_FALSE(parse_event_name("login"));
   EXPECT_FALSE(parse_event_name("LOGIN.SUCCESS"));
   EXPECT_FALSE(parse_event_name(""));

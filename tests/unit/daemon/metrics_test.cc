@@ -208,6 +208,7 @@ TEST_F(MetricsTest, EveryFamilyIsTypedAndEverySeriesStartsAtZero) {
                          {"gatehouse_build_info", "gauge"},
                          {"gatehouse_http_requests_total", "counter"},
                          {"gatehouse_upstream_duration_seconds", "histogram"},
+                         {"gatehouse_secret_injections_total", "counter"},
                          {"gatehouse_logins_total", "counter"},
                          {"gatehouse_lockouts_total", "counter"},
                          {"gatehouse_sessions_active", "gauge"},
