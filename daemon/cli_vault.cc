@@ -114,12 +114,16 @@ std::optional<int> VaultCommands::run(const config::Config& cfg, store::VaultSto
                                       store::KeyValueStore& kv, store::AuditStore& audit_store) {
   const Options& o = *o_;
   if (!*o.set && !*o.list && !*o.rm && !*o.rotate && !*o.rewrap) return std::nullopt;
-  auto ring = crypto::load_keyring(cfg.keys.master_key_file, cfg.keys.previous_master_key_files);
-  if (!ring) {
-    std::cerr << "gatehouse: [keys] " << ring.error().message << "\n";
-    return kFailure;
+  // Listing and removing never open a value: they need no master key.
+  std::shared_ptr<const crypto::Keyring> keyring;
+  if (*o.set || *o.rotate || *o.rewrap) {
+    auto ring = crypto::load_keyring(cfg.keys.master_key_file, cfg.keys.previous_master_key_files);
+    if (!ring) {
+      std::cerr << "gatehouse: [keys] " << ring.error().message << "\n";
+      return kFailure;
+    }
+    keyring = std::make_shared<const crypto::Keyring>(std::move(ring.value()));
   }
-  auto keyring = std::make_shared<const crypto::Keyring>(std::move(ring.value()));
   SystemClock clock;
   auth::Audit audit(cfg.audit, audit_store, clock);
   vault::Vault vault(store, tenants, keyring, clock);

@@ -29,3 +29,14 @@ export async function stopDemo(child) {
   child.kill('SIGTERM');
   await exited;
 }
+
+// Signs `user` in through the login form on the way to `path` (the demo's password).
+export async function signIn(page, demo, user, path) {
+  await page.goto(`${demo.url}${path}`);
+  await page.getByLabel('User name').fill(user);
+  await page.getByLabel('Password').fill(demo.passwords[user]);
+  await Promise.all([
+    page.waitForURL(`${demo.url}${path}`),
+    page.getByRole('button', { name: 'Sign in' }).click(),
+  ]);
+}

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchChromium } from './chromium.mjs';
-import { startDemo, stopDemo } from './demo.mjs';
+import { signIn as signInAs, startDemo, stopDemo } from './demo.mjs';
 
 const binary = process.env.GATEHOUSE_BINARY;
 assert.ok(binary, 'GATEHOUSE_BINARY must name the gatehouse executable');
@@ -16,15 +16,7 @@ let browser;
 let baseUrl;
 let passwords = {};
 
-async function signIn(page, user, path) {
-  await page.goto(`${baseUrl}${path}`);
-  await page.getByLabel('User name').fill(user);
-  await page.getByLabel('Password').fill(passwords[user]);
-  await Promise.all([
-    page.waitForURL(`${baseUrl}${path}`),
-    page.getByRole('button', { name: 'Sign in' }).click(),
-  ]);
-}
+const signIn = (page, user, path) => signInAs(page, { url: baseUrl, passwords }, user, path);
 
 // The Authorization header the echo application received on /api, as its page shows it.
 async function apiToken(page) {
