@@ -22,7 +22,7 @@ void* secure_alloc(std::size_t size) {
 
 }  // namespace
 
-Secret::Secret(std::string value) {
+Secret::Secret(std::string&& value) {
   if (!value.empty()) {
     data_ = secure_alloc(value.size());
     std::memcpy(data_, value.data(), value.size());

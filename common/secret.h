@@ -13,9 +13,12 @@ namespace gatehouse {
 class Secret {
  public:
   Secret() = default;
-  // Copies `value` into secure memory and wipes the argument (pass a temporary or a
-  // std::move'd string; a copy made by the caller is the caller's to wipe).
-  explicit Secret(std::string value);
+  // Copies `value` into secure memory and wipes the caller's string in place: its bytes
+  // become NUL, its size stays. Taken by reference, not by value: moving a short string
+  // into a parameter copies its inline buffer and leaves the bytes in the caller's.
+  explicit Secret(std::string&& value);
+  // A copy; the caller's string is the caller's to wipe.
+  explicit Secret(const std::string& value) : Secret(copy_of(value)) {}
   static Secret copy_of(std::string_view value);  // the caller wipes `value` itself
   // `size` writable bytes of secure memory, zeroed; fill them through data().
   static Secret with_size(std::size_t size);

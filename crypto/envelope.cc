@@ -72,6 +72,9 @@ Result<Secret> open(const Key& key, const Binding& binding, std::string_view blo
     return make_error("crypto.format", "sealed value too long");
   auto raw = base64url_decode(body);
   if (!raw || raw->size() < kNonce + kTag) return make_error("crypto.format", "not a sealed value");
+  // The text length above is checked before decoding, with base64's rounding to spare;
+  // the limit itself is on the value.
+  if (raw->size() - kNonce - kTag > kMaxSealedValue) return make_error("crypto.format", "sealed value too long");
   const std::string ad = associated(binding, own);
   Secret plain = Secret::with_size(raw->size() - kNonce - kTag);
   unsigned long long mlen = 0;

@@ -33,6 +33,7 @@ class Binding {
   std::string bytes_;
 };
 
+// `plaintext` is at most kMaxSealedValue bytes: open() refuses a longer value.
 std::string seal(const Key& key, const Binding& binding, std::string_view plaintext);
 // The key id a blob names, or nullopt for text that is not a blob.
 std::optional<std::string> blob_key_id(std::string_view blob);

@@ -3,6 +3,7 @@
 // generation in the same transaction.
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -84,13 +85,17 @@ Result<bool> SqliteStore::rewrap_tenant_key(const std::string& tenant, const std
                                             const std::string& expected, const std::string& wrapped) {
   std::lock_guard lock(impl_->mu);
   auto& d = *impl_;
-  auto stmt = d.prepare(
-      "UPDATE tenant_keys SET wrapped = ?4 WHERE tenant = ?1 AND key_id = ?2 AND wrapped = ?3");
-  if (!stmt) return stmt.error();
-  Query q(*stmt);
-  q.text(1, tenant).text(2, key_id).text(3, expected).text(4, wrapped);
-  if (q.step() != SQLITE_DONE) return io_error(d.db, "rewrap tenant key");
-  return sqlite3_changes(d.db) == 1;
+  return d.write([&]() -> Result<bool> {
+    auto stmt = d.prepare(
+        "UPDATE tenant_keys SET wrapped = ?4 WHERE tenant = ?1 AND key_id = ?2 AND wrapped = ?3");
+    if (!stmt) return stmt.error();
+    Query q(*stmt);
+    q.text(1, tenant).text(2, key_id).text(3, expected).text(4, wrapped);
+    if (q.step() != SQLITE_DONE) return io_error(d.db, "rewrap tenant key");
+    if (sqlite3_changes(d.db) != 1) return false;
+    if (auto s = d.exec(kBumpGeneration, "bump vault generation"); !s) return s.error();
+    return true;
+  });
 }
 
 Result<std::optional<VaultSecretRecord>> SqliteStore::find_vault_secret(const std::string& tenant,
@@ -234,7 +239,11 @@ Result<bool> SqliteStore::replace_tenant_key(const std::string& old_key_id, cons
         "UPDATE vault_secrets SET sealed = ?4 WHERE tenant = ?1 AND name = ?2 AND version = ?3 "
         "AND sealed IS NOT NULL");
     if (!put) return put.error();
+    // Each live secret once: a name listed twice would make the count match while
+    // another secret stays sealed under the old key.
+    std::set<std::string> names;
     for (const auto& s : resealed) {
+      if (!names.insert(s.name).second) return make_error("store.conflict", "a secret listed twice");
       Query q(*put);
       q.text(1, fresh.tenant).text(2, s.name).int64(3, s.version).text(4, s.sealed);
       if (q.step() != SQLITE_DONE) return io_error(d.db, "reseal secret");
