@@ -39,6 +39,13 @@ std::string value_problem(std::string_view value) {
   return "";
 }
 
+Status Vault::require_tenant(const std::string& tenant) {
+  auto exists = tenants_.tenant_exists(tenant);
+  if (!exists) return exists.error();
+  if (!*exists) return make_error("vault.tenant", "no tenant named " + tenant);
+  return Ok{};
+}
+
 Vault::Vault(store::VaultStore& store, store::TenantStore& tenants, std::shared_ptr<const crypto::Keyring> keyring,
              const Clock& clock)
     : store_(store), tenants_(tenants), clock_(clock), keyring_(std::move(keyring)) {}
@@ -98,9 +105,7 @@ Result<std::int64_t> Vault::set(const std::string& tenant, const std::string& na
     return make_error("vault.name", "a secret's name is 1 to 64 letters, digits, '.', '_' or '-', "
                                     "starting with a letter or digit");
   if (auto problem = value_problem(value.reveal()); !problem.empty()) return make_error("vault.value", problem);
-  auto exists = tenants_.tenant_exists(tenant);
-  if (!exists) return exists.error();
-  if (!*exists) return make_error("vault.tenant", "no tenant named " + tenant);
+  if (auto known = require_tenant(tenant); !known) return known.error();
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     // Straight from the store, not the cache: the write must name the key in force now.
     auto record = store_.find_tenant_key(tenant);
@@ -140,16 +145,12 @@ Result<bool> Vault::remove(const std::string& tenant, const std::string& name, c
 }
 
 Result<std::vector<store::VaultSecretRecord>> Vault::list(const std::string& tenant) {
-  auto exists = tenants_.tenant_exists(tenant);
-  if (!exists) return exists.error();
-  if (!*exists) return make_error("vault.tenant", "no tenant named " + tenant);
+  if (auto known = require_tenant(tenant); !known) return known.error();
   return store_.list_vault_secrets(tenant);
 }
 
 Result<std::string> Vault::rotate_key(const std::string& tenant) {
-  auto exists = tenants_.tenant_exists(tenant);
-  if (!exists) return exists.error();
-  if (!*exists) return make_error("vault.tenant", "no tenant named " + tenant);
+  if (auto known = require_tenant(tenant); !known) return known.error();
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     auto record = store_.find_tenant_key(tenant);
     if (!record) return record.error();

@@ -69,6 +69,7 @@ class Vault {
 
  private:
   std::shared_ptr<const crypto::Keyring> keyring() const;
+  Status require_tenant(const std::string& tenant);  // vault.tenant for a tenant the store does not know
   Result<std::shared_ptr<const crypto::Key>> data_key(const std::string& tenant, bool create);
   Result<crypto::Key> open_data_key(const store::TenantKeyRecord& record) const;
 
