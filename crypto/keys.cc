@@ -133,7 +133,7 @@ Result<MasterKey> MasterKey::load_or_create(const std::string& configured_path) 
     const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
     if (creds == nullptr || *creds == '\0')
       return make_error("keys.missing",
-                        "[keys] master_key_file is not set and $CREDENTIALS_DIRECTORY is not "
+                        "master_key_file is not set and $CREDENTIALS_DIRECTORY is not "
                         "defined (set LoadCredential=master.key:… in the unit)");
     path = std::string(creds) + "/master.key";
   } else {

@@ -129,12 +129,13 @@ std::optional<int> VaultCommands::run(const config::Config& cfg, store::VaultSto
   vault::Vault vault(store, tenants, keyring, clock);
   const std::string by = "cli:" + admin_name();
 
+  // A name no secret can have is a usage error for rm as for set (not "no such secret").
+  if ((*o.set || *o.rm) && !valid_secret_name(o.name)) {
+    std::cerr << "gatehouse: a secret's name is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or "
+                 "digit\n";
+    return kUsage;
+  }
   if (*o.set) {
-    if (!valid_secret_name(o.name)) {
-      std::cerr << "gatehouse: a secret's name is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or "
-                   "digit\n";
-      return kUsage;
-    }
     auto value = value_from_stdin(o.name);
     if (!value) return kUsage;
     auto version = vault.set(o.tenant, o.name, *value, by);

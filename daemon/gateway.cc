@@ -25,7 +25,8 @@ namespace gatehouse::daemon {
 
 namespace {
 
-constexpr std::size_t kFormLimit = 16 * 1024;
+// The largest form: a vault secret of 8 KiB, every byte percent-encoded, and its fields.
+constexpr std::size_t kFormLimit = 32 * 1024;
 constexpr std::string_view kInternalPrefix = "/.gatehouse/";
 constexpr std::string_view kOidcPrefix = "/.gatehouse/oidc/";
 constexpr std::string_view kGenericLoginFailure = "The user name or password is incorrect.";

@@ -217,9 +217,12 @@ Result<std::shared_ptr<const Secret>> Vault::value_for(const std::string& tenant
     generation = generation_;
   }
   std::shared_ptr<const Secret> value;
-  auto row = store_.find_vault_secret(tenant, name);
-  if (!row) return row.error();
-  if (row->has_value()) {
+  // Two rounds: a rotation committed between reading the row and reading the key leaves
+  // an old row and a new key; the second round reads both again.
+  for (int round = 0; round < 2; ++round) {
+    auto row = store_.find_vault_secret(tenant, name);
+    if (!row) return row.error();
+    if (!row->has_value()) break;
     auto key = data_key(tenant, false);
     if (!key) return key.error();
     if (*key && crypto::blob_key_id((*row)->sealed) != (*key)->id()) {
@@ -230,12 +233,14 @@ Result<std::shared_ptr<const Secret>> Vault::value_for(const std::string& tenant
       }
       key = data_key(tenant, false);
       if (!key) return key.error();
+      if (*key && crypto::blob_key_id((*row)->sealed) != (*key)->id() && round == 0) continue;
     }
     if (!*key) return make_error("crypto.key", "tenant " + tenant + " has a secret but no data key");
     auto plain = crypto::open(**key, value_binding(tenant, name, (*row)->version), (*row)->sealed);
     if (!plain)
       return make_error(plain.error().code, "tenant " + tenant + ", secret " + name + ": " + plain.error().message);
     value = std::make_shared<const Secret>(std::move(plain.value()));
+    break;
   }
   std::lock_guard lock(mu_);
   if (generation_ == generation) values_[ck] = value;
