@@ -13,7 +13,7 @@
 namespace {
 
 using gatehouse::auth::CsrfGuard;
-using gatehouse::auth::Key;
+using gatehouse::crypto::Key;
 
 Key fixed_key(std::uint8_t fill) {
   Key key;

@@ -11,7 +11,7 @@
 
 namespace {
 
-using gatehouse::auth::Key;
+using gatehouse::crypto::Key;
 using gatehouse::auth::SessionCodec;
 
 Key fixed_key(std::uint8_t fill) {
