@@ -31,7 +31,7 @@
 #include "daemon/echo_app.h"
 #include "daemon/server.h"
 #include "directory/local_directory.h"
-#include "store/sqlite_store.h"
+#include "store/database.h"
 #include "tenancy/tenancy.h"
 
 namespace gatehouse::daemon {
@@ -57,8 +57,8 @@ LoadedConfig load(const std::string& path) {
   return {r.config, kOk};
 }
 
-std::unique_ptr<store::SqliteStore> open_store(const config::Config& cfg, int& exit_code) {
-  auto s = store::SqliteStore::open(cfg.store.path);
+std::unique_ptr<store::Database> open_store(const config::Config& cfg, int& exit_code) {
+  auto s = store::open_database(cfg.store);
   if (!s) {
     std::cerr << "gatehouse: " << s.error().message << "\n";
     exit_code = kFailure;
@@ -343,7 +343,7 @@ int run_audit_list(store::AuditStore& store, const AuditListOptions& o) {
 }
 
 // `user list`: local users with their last login, last failure and lock state.
-int run_user_list(store::SqliteStore& db, auth::Lockout& lockout) {
+int run_user_list(store::Database& db, auth::Lockout& lockout) {
   auto list = db.list_users();
   if (!list) return store_error(list.error());
   auto locks = lockout.locks();

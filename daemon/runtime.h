@@ -23,7 +23,7 @@
 #include "directory/directory.h"
 #include "oidc/provider.h"
 #include "store/group_commit.h"
-#include "store/sqlite_store.h"
+#include "store/database.h"
 #include "tenancy/principal_resolver.h"
 #include "tenancy/tenancy.h"
 #include "tenancy/usage_counter.h"
@@ -39,7 +39,7 @@ struct NotReady {
 // What lives as long as the daemon and every Runtime shares: the store, the keys,
 // the login writer and the metric series.
 struct Foundation {
-  std::shared_ptr<store::SqliteStore> db;
+  std::shared_ptr<store::Database> db;
   const vault::SystemKeys& keys;
   vault::Vault& vault;
   const auth::AssertionSigner& signer;
@@ -67,7 +67,7 @@ struct Runtime {
   std::vector<NotReady> readiness() const;
 
   std::shared_ptr<const config::Config> config;
-  std::shared_ptr<store::SqliteStore> db;
+  std::shared_ptr<store::Database> db;
   std::vector<std::shared_ptr<directory::Directory>> directories;
   std::vector<std::shared_ptr<oidc::Provider>> providers;
   std::unique_ptr<auth::Audit> audit;

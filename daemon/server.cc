@@ -28,7 +28,7 @@
 #include "daemon/watchdog.h"
 #include "directory/ldap_directory.h"
 #include "directory/local_directory.h"
-#include "store/sqlite_store.h"
+#include "store/database.h"
 
 namespace gatehouse::daemon {
 namespace {
@@ -347,9 +347,9 @@ int serve(std::shared_ptr<const config::Config> config, const ServeHooks& hooks)
     log::error("startup.failed", {{"code", e.code}, {"error", e.message}});
     return 1;
   };
-  auto opened = store::SqliteStore::open(config->store.path);
+  auto opened = store::open_database(config->store);
   if (!opened) return fail(opened.error());
-  std::shared_ptr<store::SqliteStore> db = std::move(opened.value());
+  std::shared_ptr<store::Database> db = std::move(opened.value());
 
   auto ring = crypto::load_keyring(config->keys.master_key_file, config->keys.previous_master_key_files);
   if (!ring) return fail(ring.error());

@@ -8,30 +8,20 @@
 #include <memory>
 #include <string>
 
-#include "store/store.h"
-#include "store/tenancy_store.h"
-#include "store/vault_store.h"
+#include "store/database.h"
 
 namespace gatehouse::store {
 
-class SqliteStore final : public TenantStore,
-                          public UserStore,
-                          public SessionStore,
-                          public KeyValueStore,
-                          public LockoutStore,
-                          public AuditStore,
-                          public BatchStore,
-                          public TenancyStore,
-                          public VaultStore {
+class SqliteStore final : public Database {
  public:
   // Opens (creating if needed) and migrates. Errors: "store.open", "store.migrate"
   // (also when the file was migrated by a newer gatehouse).
   static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
   ~SqliteStore() override;
 
-  int schema_version() const;
+  int schema_version() const override;
   // Writable check for readiness probes: a write in a transaction that is rolled back.
-  Status check_writable();
+  Status check_writable() override;
 
   Status add_tenant(const Tenant& tenant) override;
   Result<std::vector<Tenant>> list_tenants() override;
