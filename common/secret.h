@@ -37,9 +37,11 @@ class Secret {
   Secret clone() const { return copy_of(reveal()); }
 
   // Deliberately named so that every use is visible in review.
-  std::string_view reveal() const { return {static_cast<const char*>(data_), size_}; }
-  unsigned char* data() { return static_cast<unsigned char*>(data_); }
-  const unsigned char* data() const { return static_cast<const unsigned char*>(data_); }
+  // Never a null pointer, also when empty: C APIs (libsodium, memcpy) declare their
+  // pointers non-null even for zero bytes.
+  std::string_view reveal() const { return {static_cast<const char*>(data_ ? data_ : &empty_), size_}; }
+  unsigned char* data() { return static_cast<unsigned char*>(data_ ? data_ : &scratch_); }
+  const unsigned char* data() const { return static_cast<const unsigned char*>(data_ ? data_ : &empty_); }
   bool empty() const { return size_ == 0; }
   std::size_t size() const { return size_; }
 
@@ -47,6 +49,8 @@ class Secret {
   void release() noexcept;
   void* data_ = nullptr;
   std::size_t size_ = 0;
+  static inline const unsigned char empty_ = 0;
+  unsigned char scratch_ = 0;  // what data() of an empty Secret points at (nothing is written)
 };
 
 // Process hardening for a holder of secrets: not dumpable (no core file, no ptrace by
