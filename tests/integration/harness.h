@@ -1,6 +1,7 @@
 #pragma once
 // Test harness: runs the real `gatehouse` binary and a small echo upstream on loopback.
 #include <httplib.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -111,6 +112,10 @@ class EchoUpstream {
 
 // The whole file at `path`, or "" when it cannot be read.
 std::string read_file(const std::string& path);
+// Writes `content` to `path` (created or truncated) with exactly `mode`; false on any error.
+bool write_text(const std::string& path, const std::string& content, mode_t mode);
+// A regular file this process may execute.
+bool is_executable(const std::string& path);
 
 // The last `n` characters of `text` ("..." in front when cut), for failure messages.
 std::string tail(const std::string& text, size_t n = 4000);

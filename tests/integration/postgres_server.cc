@@ -35,27 +35,6 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kDefaultBindir = "/usr/lib/postgresql/15/bin";
 constexpr const char* kReady = "database system is ready to accept connections";
 
-bool write_text(const std::string& path, const std::string& content, mode_t mode) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return false;
-  fchmod(fd, mode);
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      close(fd);
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  return close(fd) == 0;
-}
-
-bool is_executable(const std::string& path) {
-  struct stat st {};
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
-}
 
 // $GATEHOUSE_PG_BINDIR or Debian's directory (not in PATH: Debian links only the client
 // programs into /usr/bin, through its version-picking wrapper).
@@ -183,7 +162,7 @@ CommandResult PostgresServer::psql(const std::string& sql, const std::string& da
   if (!dir_) return {-1, "", "PostgresServer::psql() before start()"};
   // Debian's /usr/bin/psql is a wrapper that picks a version; the server's own first.
   std::string program = bindir_ + "/psql";
-  if (!postgres_detail::is_executable(program)) program = "psql";
+  if (!is_executable(program)) program = "psql";
   const std::string conninfo = "postgresql://" + user() + "@" + host() + ":" + std::to_string(port_) + "/" +
                                database + "?connect_timeout=5";
   return run_program({program, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", conninfo}, {}, sql,
@@ -261,7 +240,7 @@ bool PostgresServer::start(std::string* error) {
                 ": " + tail(read_file(initdb.output), 2000));
   // initdb's pg_hba.conf also trusts ::1 and replication; only what the tests use.
   const std::string hba = data_dir() + "/pg_hba.conf";
-  if (!detail::write_text(hba,
+  if (!write_text(hba,
                           "# Written by tests/integration/postgres_server.cc: a throwaway test server.\n"
                           "local all all trust\n"
                           "host all all 127.0.0.1/32 trust\n",

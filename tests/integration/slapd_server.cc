@@ -47,31 +47,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kSuffix = "dc=example,dc=org";
 
-bool write_file(const std::string& path, const std::string& content, mode_t mode = 0644) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return false;
-  fchmod(fd, mode);
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      close(fd);
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  return close(fd) == 0;
-}
-
-bool executable(const std::string& path) {
-  struct stat st {};
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
-}
 
 // PATH, then the sbin directories (slapd lives in /usr/sbin, often not in a user's PATH).
 std::string find_program(const std::string& name) {
-  if (name.find('/') != std::string::npos) return executable(name) ? name : std::string();
+  if (name.find('/') != std::string::npos) return is_executable(name) ? name : std::string();
   std::string dirs = getenv("PATH") ? getenv("PATH") : "";
   dirs += ":/usr/sbin:/sbin:/usr/local/sbin";
   std::stringstream ss(dirs);
@@ -79,7 +58,7 @@ std::string find_program(const std::string& name) {
   while (std::getline(ss, dir, ':')) {
     if (dir.empty()) continue;
     std::string candidate = dir + "/" + name;
-    if (executable(candidate)) return candidate;
+    if (is_executable(candidate)) return candidate;
   }
   return {};
 }
@@ -168,7 +147,7 @@ std::string missing_tool(const std::string& tool, const std::string& package) {
 
 std::string slapd_binary(std::string* error) {
   if (const char* configured = getenv("GATEHOUSE_SLAPD"); configured != nullptr && *configured != '\0') {
-    if (executable(configured)) return configured;
+    if (is_executable(configured)) return configured;
     *error = std::string("GATEHOUSE_SLAPD=") + configured + " is not an executable file";
     return {};
   }
@@ -280,7 +259,7 @@ CommandResult run_program(const std::vector<std::string>& argv, const std::map<s
   spec.stdin_path = dir.file("stdin");
   spec.stdout_path = dir.file("stdout");
   spec.stderr_path = dir.file("stderr");
-  write_file(spec.stdin_path, input, 0600);
+  write_text(spec.stdin_path, input, 0600);
   pid_t pid = spawn(spec);
   if (pid < 0) {
     r.err = std::string("fork: ") + strerror(errno);
@@ -333,14 +312,15 @@ bool SlapdServer::prepare(std::string* error) {
   std::string san = "IP:127.0.0.1,DNS:localhost";
   if (std::string h = host_name(); !h.empty() && h != "localhost") san += ",DNS:" + h;
   const std::string cnf = d.file("openssl.cnf");
-  write_file(cnf,
+  write_text(cnf,
              "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = unused\n"
              "[ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n"
              "subjectKeyIdentifier = hash\n"
              "[server]\nbasicConstraints = critical,CA:FALSE\n"
              "keyUsage = critical,digitalSignature,keyEncipherment\nextendedKeyUsage = serverAuth\n"
              "subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\nsubjectAltName = " +
-                 san + "\n");
+                 san + "\n",
+             0644);
   const std::vector<std::string> ec_key = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"};
   auto req = [&](std::vector<std::string> head, std::vector<std::string> rest) {
     head.insert(head.end(), ec_key.begin(), ec_key.end());
@@ -369,7 +349,7 @@ bool SlapdServer::prepare(std::string* error) {
   }
 
   const std::string svc_pw(ldap_fixture::kServicePassword);
-  if (!write_file(bind_password_file(), svc_pw, 0600) || !write_file(d.file("root.pw"), root_password(), 0600)) {
+  if (!write_text(bind_password_file(), svc_pw, 0600) || !write_text(d.file("root.pw"), root_password(), 0600)) {
     *error = "cannot write password files in " + d.path().string();
     return false;
   }
@@ -411,7 +391,7 @@ bool SlapdServer::prepare(std::string* error) {
   conf += "  by users read\n";
   conf += "  by anonymous auth\n";
   conf += "  by * none\n";
-  if (!write_file(d.file("slapd.conf"), conf)) {
+  if (!write_text(d.file("slapd.conf"), conf, 0644)) {
     *error = "cannot write " + d.file("slapd.conf");
     return false;
   }
